@@ -1,0 +1,114 @@
+# Makefile: the vectron PostgreSQL extension (PGXS), and the entry points for
+# everything around it (coordinator, tests, demo, benchmarks).
+#
+#   make                    build the extension (and the coordinator, tools)
+#   make install            install the extension into pg_config's directories
+#   make installcheck       pg_regress against a running server (PGXS)
+#   make prove_installcheck TAP tests against an installed server (PGXS)
+#   make check              everything, on throwaway PostgreSQL instances
+#   make demo               local instance with Fashion-MNIST loaded, searches
+#   make bench              benchmarks (see docs/benchmarks.md)
+
+EXTENSION = vectron
+MODULE_big = vectron
+EXTVERSION = 1.0
+
+# The type, its functions and the distance kernels.
+TYPE_OBJS = src/vectron.o src/vector.o src/vector_parse.o src/vector_cast.o \
+	src/vector_agg.o src/bitvec.o src/distance.o src/distance_x86.o
+
+# The HNSW index access method.
+HNSW_OBJS =
+
+OBJS = $(TYPE_OBJS) $(HNSW_OBJS)
+
+DATA = vectron--1.0.sql
+REGRESS = vector_input vector_functions vector_operators vector_cast \
+	vector_agg bit_distance vector_btree
+REGRESS_OPTS = --inputdir=. --load-extension=plpgsql
+
+TAP_TESTS = 1
+PROVE_TESTS = test/t/*.pl
+PROVE_FLAGS = -I ./test/perl
+
+EXTRA_CLEAN = test/unit/test_distance test/fuzz/fuzz_vector_text \
+	test/fuzz/fuzz_vector_recv bench/vdata bench/bench_kernels \
+	results regression.diffs regression.out
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+
+WERROR ?= -Werror
+PG_CFLAGS += -std=gnu11 -Wall -Wextra $(WERROR) -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare -fvisibility=hidden
+# clang compiles the LLVM bitcode for JIT inlining; keep it quiet too
+BITCODE_CFLAGS += -Wno-unused-command-line-argument -fvisibility=hidden
+
+include $(PGXS)
+
+# Server headers as -isystem: PostgreSQL 15's own headers are not clean under
+# -Wextra -Werror, and their warnings are not ours to fix.
+override CPPFLAGS := -I$(srcdir)/src -isystem $(includedir_server) \
+	-isystem $(includedir_internal) \
+	$(filter-out -I$(includedir_server) -I$(includedir_internal) -I. -I./,$(CPPFLAGS))
+
+# ---------------------------------------------------------------------------
+# Tools that link the PostgreSQL-independent parts (kernels, parser)
+# ---------------------------------------------------------------------------
+TOOL_CC ?= cc
+TOOL_CFLAGS = -std=gnu11 -O2 -g -Wall -Wextra $(WERROR) -Isrc
+FUZZ_CC ?= clang
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -Isrc -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined
+
+KERNEL_SRC = src/distance.c src/distance_x86.c
+
+test/unit/test_distance: test/unit/test_distance.c $(KERNEL_SRC) src/distance.h
+	$(TOOL_CC) $(TOOL_CFLAGS) -o $@ test/unit/test_distance.c $(KERNEL_SRC) -lm
+
+test/unit/test_parse: test/unit/test_parse.c src/vector_parse.c src/vector_parse.h
+	$(TOOL_CC) $(TOOL_CFLAGS) -o $@ test/unit/test_parse.c src/vector_parse.c -lm
+
+test/fuzz/fuzz_vector_text: test/fuzz/fuzz_vector_text.c src/vector_parse.c src/vector_parse.h
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_vector_text.c src/vector_parse.c -lm
+
+test/fuzz/fuzz_vector_recv: test/fuzz/fuzz_vector_recv.c src/vector_parse.c src/vector_parse.h
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_vector_recv.c src/vector_parse.c -lm
+
+bench/vdata: bench/vdata.c $(KERNEL_SRC) src/distance.h
+	$(TOOL_CC) $(TOOL_CFLAGS) -O3 -o $@ bench/vdata.c $(KERNEL_SRC) -lz -lm -lpthread
+
+bench/bench_kernels: bench/bench_kernels.c $(KERNEL_SRC) src/distance.h
+	$(TOOL_CC) $(TOOL_CFLAGS) -O3 -o $@ bench/bench_kernels.c $(KERNEL_SRC) -lm
+
+UNIT_TESTS = test/unit/test_distance test/unit/test_parse
+FUZZERS = test/fuzz/fuzz_vector_text test/fuzz/fuzz_vector_recv
+TOOLS = bench/vdata bench/bench_kernels
+
+.PHONY: tools unit fuzzers coordinator check check-full demo bench deps
+
+tools: $(TOOLS)
+unit: $(UNIT_TESTS)
+fuzzers: $(FUZZERS)
+
+coordinator:
+	@if [ -f coordinator/Makefile ]; then $(MAKE) -C coordinator; fi
+
+deps:
+	scripts/install-deps
+
+# PGXS's own "check" only says "not supported"; ours runs the whole suite on
+# throwaway instances (make prints a warning that it overrides the recipe).
+check:
+	scripts/check
+
+check-full:
+	VECTRON_CHECK_FULL=1 scripts/check
+
+demo:
+	scripts/demo
+
+bench:
+	scripts/install-deps
+	$(MAKE) all tools
+	bench/run-all
