@@ -112,3 +112,6 @@ bench:
 	scripts/install-deps
 	$(MAKE) all tools
 	bench/run-all
+
+print-regress:
+	@echo $(REGRESS)
