@@ -62,7 +62,7 @@ vx_pg_tmp_install() {
   cp -a "$bindir/." "$dest$bindir/"
   cp -a "$sharedir/." "$dest$sharedir/"
   cp -a "$pkglibdir/." "$dest$pkglibdir/"
-  make -s -C "$VX_ROOT" install DESTDIR="$dest" >/dev/null
+  make -s -C "$VX_ROOT" install DESTDIR="$dest" >"$dest/install.log" 2>&1 || { cat "$dest/install.log" >&2; return 1; }
   chmod -R a+rX "$dest"
   export VX_PGBIN="$dest$bindir"
 }
