@@ -80,7 +80,7 @@ vx_pg_start() {
     echo "port = $port"
     echo "listen_addresses = '127.0.0.1'"
     echo "unix_socket_directories = '$dir'"
-    echo "fsync = off"
+    echo "fsync = ${VX_PG_FSYNC:-off}"
     echo "shared_buffers = 256MB"
     echo "max_connections = 100"
     echo "log_min_messages = warning"
