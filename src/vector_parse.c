@@ -91,6 +91,17 @@ vector_parse_text(const char *str, float *out, int maxdim, int *ndim,
 			return VP_TOO_MANY;
 		}
 
+		/* strtof takes hexadecimal floats; the vector grammar does not */
+		{
+			const char *q = (*p == '-' || *p == '+') ? p + 1 : p;
+
+			if (q[0] == '0' && (q[1] == 'x' || q[1] == 'X'))
+			{
+				*errpos = p;
+				return VP_MALFORMED;
+			}
+		}
+
 		errno = 0;
 		v = strtof(p, &end);
 		if (end == p)

@@ -62,7 +62,7 @@ vx_pg_tmp_install() {
   cp -a "$bindir/." "$dest$bindir/"
   cp -a "$sharedir/." "$dest$sharedir/"
   cp -a "$pkglibdir/." "$dest$pkglibdir/"
-  make -s -C "$VX_ROOT" install DESTDIR="$dest" >/dev/null
+  make -s -C "$VX_ROOT" install DESTDIR="$dest" >"$dest/install.log" 2>&1 || { cat "$dest/install.log" >&2; return 1; }
   chmod -R a+rX "$dest"
   export VX_PGBIN="$dest$bindir"
 }
@@ -80,7 +80,7 @@ vx_pg_start() {
     echo "port = $port"
     echo "listen_addresses = '127.0.0.1'"
     echo "unix_socket_directories = '$dir'"
-    echo "fsync = off"
+    echo "fsync = ${VX_PG_FSYNC:-off}"
     echo "shared_buffers = 256MB"
     echo "max_connections = 100"
     echo "log_min_messages = warning"
