@@ -20,7 +20,7 @@
  *              --queries FILE --truth FILE --vdata PATH [--k 10]
  *              [--ef 10,20,40,80,160] [--m 16] [--ef-construction 64]
  *              [--metric l2|ip|cosine] [--workers 1] [--no-index]
- *              [--tsv FILE] [--results-dir DIR] [--reuse]
+ *              [--tsv FILE] [--results-dir DIR] [--reuse] [--force-index]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -59,6 +59,7 @@ typedef struct Options
 	int			nef;
 	bool		no_index;
 	bool		reuse;
+	bool		force_index;	/* enable_seqscan = off */
 } Options;
 
 static PGconn *conn;
@@ -310,6 +311,7 @@ usage(void)
 			"         --base-cmd CMD --dim D --queries FILE --truth FILE --vdata PATH\n"
 			"         [--k 10] [--ef 10,20,40,80,160] [--m 16] [--ef-construction 64]\n"
 			"         [--metric l2|ip|cosine] [--workers 1] [--no-index] [--reuse]\n"
+			"         [--force-index]\n"
 			"         [--tsv FILE] [--results-dir DIR]\n");
 	exit(2);
 }
@@ -320,7 +322,8 @@ main(int argc, char **argv)
 	enum
 	{
 		O_CONN = 1000, O_EXT, O_ENGINE, O_BASE, O_DIM, O_QUERIES, O_TRUTH, O_VDATA,
-		O_K, O_EF, O_M, O_EFC, O_METRIC, O_WORKERS, O_NOINDEX, O_TSV, O_RESDIR, O_REUSE
+		O_K, O_EF, O_M, O_EFC, O_METRIC, O_WORKERS, O_NOINDEX, O_TSV, O_RESDIR, O_REUSE,
+		O_FORCE
 	};
 	static const struct option opts[] = {
 		{"conn", required_argument, NULL, O_CONN},
@@ -341,6 +344,7 @@ main(int argc, char **argv)
 		{"tsv", required_argument, NULL, O_TSV},
 		{"results-dir", required_argument, NULL, O_RESDIR},
 		{"reuse", no_argument, NULL, O_REUSE},
+		{"force-index", no_argument, NULL, O_FORCE},
 		{NULL, 0, NULL, 0}
 	};
 	Options		o;
@@ -387,6 +391,7 @@ main(int argc, char **argv)
 			case O_TSV: o.tsv_path = optarg; break;
 			case O_RESDIR: o.results_dir = optarg; break;
 			case O_REUSE: o.reuse = true; break;
+			case O_FORCE: o.force_index = true; break;
 			default: usage();
 		}
 	}
@@ -496,6 +501,14 @@ main(int argc, char **argv)
 		PQclear(r);
 	}
 
+	if (o.force_index && !o.no_index)
+	{
+		exec_ok("SET enable_seqscan = off");
+		printf("  enable_seqscan = off (--force-index)\n");
+		if (tsv)
+			fprintf(tsv, "engine=%s force_index=1\n", o.engine);
+	}
+
 	/* the plan must be what we mean to measure */
 	{
 		char		esql[2048];
@@ -518,10 +531,16 @@ main(int argc, char **argv)
 		for (int i = 0; i < PQntuples(r); i++)
 			if (strstr(PQgetvalue(r, i, 0), "items_v_idx"))
 				uses_index = true;
+		if (!o.no_index && !uses_index)
+		{
+			fprintf(stderr, "ann_client: the planner does not use items_v_idx for the k-NN query; its plan:\n");
+			for (int i = 0; i < PQntuples(r); i++)
+				fprintf(stderr, "    %.160s\n", PQgetvalue(r, i, 0));
+			fprintf(stderr, "(--force-index measures the index scan anyway, with enable_seqscan = off)\n");
+			exit(1);
+		}
 		PQclear(r);
 		PQfreemem((void *) escaped);
-		if (!o.no_index && !uses_index)
-			die("the planner does not use items_v_idx for the k-NN query");
 		printf("  plan: %s\n", uses_index ? "index scan on items_v_idx" : "no index (exact scan)");
 	}
 
