@@ -21,6 +21,11 @@
  *              [--ef 10,20,40,80,160] [--m 16] [--ef-construction 64]
  *              [--metric l2|ip|cosine] [--workers 1] [--no-index]
  *              [--tsv FILE] [--results-dir DIR] [--reuse] [--force-index]
+ *              [--runs 3]
+ *
+ * Each ef_search gets --runs timed passes over all queries; the fastest
+ * pass gives QPS and latencies (other load on a shared machine only ever
+ * slows a pass down), and the first gives the results scored for recall.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -60,6 +65,7 @@ typedef struct Options
 	bool		no_index;
 	bool		reuse;
 	bool		force_index;	/* enable_seqscan = off */
+	int			runs;			/* timed passes per ef_search; the fastest counts */
 } Options;
 
 static PGconn *conn;
@@ -311,7 +317,7 @@ usage(void)
 			"         --base-cmd CMD --dim D --queries FILE --truth FILE --vdata PATH\n"
 			"         [--k 10] [--ef 10,20,40,80,160] [--m 16] [--ef-construction 64]\n"
 			"         [--metric l2|ip|cosine] [--workers 1] [--no-index] [--reuse]\n"
-			"         [--force-index]\n"
+			"         [--force-index] [--runs 3]\n"
 			"         [--tsv FILE] [--results-dir DIR]\n");
 	exit(2);
 }
@@ -323,7 +329,7 @@ main(int argc, char **argv)
 	{
 		O_CONN = 1000, O_EXT, O_ENGINE, O_BASE, O_DIM, O_QUERIES, O_TRUTH, O_VDATA,
 		O_K, O_EF, O_M, O_EFC, O_METRIC, O_WORKERS, O_NOINDEX, O_TSV, O_RESDIR, O_REUSE,
-		O_FORCE
+		O_FORCE, O_RUNS
 	};
 	static const struct option opts[] = {
 		{"conn", required_argument, NULL, O_CONN},
@@ -345,13 +351,15 @@ main(int argc, char **argv)
 		{"results-dir", required_argument, NULL, O_RESDIR},
 		{"reuse", no_argument, NULL, O_REUSE},
 		{"force-index", no_argument, NULL, O_FORCE},
+		{"runs", required_argument, NULL, O_RUNS},
 		{NULL, 0, NULL, 0}
 	};
 	Options		o;
 	int			c,
 				nq;
 	char	  **queries;
-	double	   *lat;
+	double	   *lat,
+			   *lat2;
 	char		sql[1024];
 	const char *opclass,
 			   *op;
@@ -367,6 +375,7 @@ main(int argc, char **argv)
 	o.m = 16;
 	o.ef_construction = 64;
 	o.workers = 1;
+	o.runs = 3;
 	o.metric = "l2";
 	parse_ef_list(&o, "10,20,40,80,160");
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1)
@@ -392,11 +401,12 @@ main(int argc, char **argv)
 			case O_RESDIR: o.results_dir = optarg; break;
 			case O_REUSE: o.reuse = true; break;
 			case O_FORCE: o.force_index = true; break;
+			case O_RUNS: o.runs = atoi(optarg); break;
 			default: usage();
 		}
 	}
 	if (!o.conninfo || !o.extension || !o.engine || !o.base_cmd || o.dim <= 0 ||
-		!o.queries_path || !o.truth_path || !o.vdata || o.k < 1)
+		!o.queries_path || !o.truth_path || !o.vdata || o.k < 1 || o.runs < 1)
 		usage();
 	if (strcmp(o.metric, "l2") == 0)
 		opclass = "vector_l2_ops", op = "<->";
@@ -492,6 +502,7 @@ main(int argc, char **argv)
 
 	queries = read_queries(o.queries_path, &nq);
 	lat = malloc(sizeof(double) * nq);
+	lat2 = malloc(sizeof(double) * nq);
 	snprintf(sql, sizeof(sql), "SELECT id FROM items ORDER BY v %s $1 LIMIT %d", op, o.k);
 	{
 		PGresult   *r = PQprepare(conn, "knn", sql, 1, NULL);
@@ -553,17 +564,22 @@ main(int argc, char **argv)
 		if (PQresultStatus(r) != PGRES_COMMAND_OK)
 			die("prepare failed: %s", PQerrorMessage(conn));
 		PQclear(r);
-		t0 = now_sec();
-		for (int i = 0; i < nq; i++)
+		t = 1e30;
+		for (int run = 0; run < o.runs; run++)
 		{
-			const char *vals[1] = {queries[i]};
+			t0 = now_sec();
+			for (int i = 0; i < nq; i++)
+			{
+				const char *vals[1] = {queries[i]};
 
-			r = PQexecPrepared(conn, "floor", 1, vals, NULL, NULL, 0);
-			if (PQresultStatus(r) != PGRES_TUPLES_OK)
-				die("floor query failed: %s", PQerrorMessage(conn));
-			PQclear(r);
+				r = PQexecPrepared(conn, "floor", 1, vals, NULL, NULL, 0);
+				if (PQresultStatus(r) != PGRES_TUPLES_OK)
+					die("floor query failed: %s", PQerrorMessage(conn));
+				PQclear(r);
+			}
+			if (now_sec() - t0 < t)
+				t = now_sec() - t0;
 		}
-		t = now_sec() - t0;
 		snprintf(save, sizeof(save), "%.0f", nq / t);
 		printf("  SQL floor (parse the vector only): %s QPS\n", save);
 		if (tsv)
@@ -604,9 +620,21 @@ main(int argc, char **argv)
 			snprintf(label, sizeof(label), "ef%d", o.ef[e]);
 		snprintf(rpath, sizeof(rpath), "%s/results-%s-%s.txt",
 				 o.results_dir ? o.results_dir : "/tmp", o.engine, label);
+		/* the results are the same every pass; keep the fastest pass's timings */
 		total = run_pass(queries, nq, lat, rpath);
 		recall = recall_of(&o, rpath);
 		qsort(lat, nq, sizeof(double), cmp_double);
+		for (int run = 1; run < o.runs; run++)
+		{
+			double		t = run_pass(queries, nq, lat2, NULL);
+
+			if (t < total)
+			{
+				total = t;
+				memcpy(lat, lat2, sizeof(double) * nq);
+				qsort(lat, nq, sizeof(double), cmp_double);
+			}
+		}
 		qps = nq / total;
 		if (o.no_index)
 			printf("| %s | exact | %.0f | %.4f | %.3f | %.3f |\n", o.engine, qps, recall,
