@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <event2/dns.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -143,8 +144,26 @@ workerconn_pool_name(const PgPool *pool)
 	return pool->name;
 }
 
+static void pool_drop_now(int node_id);
+
+static void
+pool_drop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pool_drop_now((int) (intptr_t) arg);
+}
+
+/* Dropping is deferred to the loop: callers may be inside a job callback
+ * that runs on one of the pool's own connections. */
 void
 workerconn_pool_drop(int node_id)
+{
+	struct timeval zero = {0, 0};
+
+	event_base_once(wc_base, -1, EV_TIMEOUT, pool_drop_cb, (void *) (intptr_t) node_id, &zero);
+}
+
+static void
+pool_drop_now(int node_id)
 {
 	PgPool **pp;
 
@@ -404,6 +423,14 @@ conn_connect_failed(PgConn *c, const char *why)
 }
 
 static void
+conn_notice(void *arg, const char *msg)
+{
+	PgPool *p = arg;
+
+	log_debug("worker %s: %s", p->name, msg);
+}
+
+static void
 conn_poll_cb(evutil_socket_t fd, short what, void *arg)
 {
 	PgConn *c = arg;
@@ -418,6 +445,7 @@ conn_poll_cb(evutil_socket_t fd, short what, void *arg)
 	case PGRES_POLLING_OK:
 		event_free(c->ctimer);
 		c->ctimer = NULL;
+		PQsetNoticeProcessor(c->pg, conn_notice, c->pool);
 		if (PQsetnonblocking(c->pg, 1) != 0 || PQenterPipelineMode(c->pg) != 1) {
 			conn_connect_failed(c, PQerrorMessage(c->pg));
 			return;
