@@ -75,6 +75,9 @@ config_find(const char *name)
 }
 
 /* Check a value against the item's type and extra rules, then store it. */
+static bool config_dry_run;
+
+/* Validate a value and, unless in the dry-run pass, store it. */
 static bool
 config_store(const ConfigItem *it, const char *value, char *why, size_t whylen)
 {
@@ -89,7 +92,8 @@ config_store(const ConfigItem *it, const char *value, char *why, size_t whylen)
 					 it->name, it->min, it->max, value);
 			return false;
 		}
-		*(int *) it->var = (int) v;
+		if (!config_dry_run)
+			*(int *) it->var = (int) v;
 		return true;
 	}
 	if (strcmp(it->name, "log_level") == 0) {
@@ -106,6 +110,8 @@ config_store(const ConfigItem *it, const char *value, char *why, size_t whylen)
 		snprintf(why, whylen, "log_format must be text or json, not \"%s\"", value);
 		return false;
 	}
+	if (config_dry_run)
+		return true;
 	free(*(char **) it->var);
 	*(char **) it->var = xstrdup(value);
 	return true;
@@ -158,8 +164,26 @@ trim(char *s)
 	return s;
 }
 
+static bool config_parse_pass(const char *text, const char *fname, bool reload, char *err,
+							  size_t errlen);
+
+/*
+ * Two passes: the first only validates, so that a bad file changes nothing
+ * (a failed SIGHUP reload keeps every old value).
+ */
 bool
 config_parse_text(const char *text, const char *fname, bool reload, char *err, size_t errlen)
+{
+	bool ok;
+
+	config_dry_run = true;
+	ok = config_parse_pass(text, fname, reload, err, errlen);
+	config_dry_run = false;
+	return ok && config_parse_pass(text, fname, reload, err, errlen);
+}
+
+static bool
+config_parse_pass(const char *text, const char *fname, bool reload, char *err, size_t errlen)
 {
 	char *copy = xstrdup(text), *line, *save = NULL;
 	int lineno = 0;
