@@ -361,7 +361,7 @@ on_headers_complete(http_parser *p)
 	req->path = xstrdup(hc->url.data);
 	if (!url_decode(req->path)) {
 		conn_parse_error(hc, 400, "BAD_REQUEST", "malformed percent-escape in the path");
-		return 1;
+		return -1;	/* 1 would mean "no body" to http_parser */
 	}
 	if ((p->flags & F_CONTENTLENGTH) && p->content_length > (uint64_t) cf_max_body_bytes) {
 		char msg[128];
@@ -369,7 +369,7 @@ on_headers_complete(http_parser *p)
 		snprintf(msg, sizeof(msg), "request body is larger than the limit of %d bytes",
 				 cf_max_body_bytes);
 		conn_parse_error(hc, 413, "PAYLOAD_TOO_LARGE", msg);
-		return 1;
+		return -1;	/* 1 would mean "no body" to http_parser */
 	}
 	if (hc->expect_continue)
 		evbuffer_add_printf(bufferevent_get_output(hc->bev), "HTTP/1.1 100 Continue\r\n\r\n");
@@ -398,6 +398,8 @@ on_message_complete(http_parser *p)
 {
 	HttpConn *hc = p->data;
 
+	if (hc->closing)
+		return -1;
 	hc->req->keep_alive = http_should_keep_alive(p);
 	hc->dispatched = true;
 	http_ninflight++;
