@@ -5,12 +5,15 @@
  * or down from what its connections see, and reads skip nodes that are
  * down.  Cleanup: drop shard tables listed in vectron_meta.cleanup, and
  * roll back collections left in "creating" for more than ten minutes.
+ * Repair: start the repair of a stale placement whose node is back
+ * (repair.c).
  */
 #include "health.h"
 
 #include "config.h"
 #include "log.h"
 #include "metadata.h"
+#include "repair.h"
 #include "shardmap.h"
 #include "workerconn.h"
 
@@ -169,6 +172,7 @@ static void
 cleanup_tick(evutil_socket_t fd, short what, void *arg)
 {
 	cleanup_run();
+	repair_tick();
 	arm(hc_cleanup_ev, cf_cleanup_interval_ms);
 }
 
