@@ -52,6 +52,8 @@ health_tick(evutil_socket_t fd, short what, void *arg)
 		pgjob_submit(workerconn_pool_for_node(n->id, n->name, n->host, n->port, n->dbname), job);
 	}
 	shardmap_release(m);
+	/* keep the LISTEN connection for map changes open */
+	workerconn_listener_keepalive(metadata_listener());
 	arm(hc_health_ev, cf_health_interval_ms);
 }
 

@@ -62,6 +62,14 @@ apply_flags(char *err, size_t errlen)
 	return true;
 }
 
+/* NOTIFY vectron_map: another coordinator changed the map. */
+static void
+on_map_notify(const char *channel, const char *payload)
+{
+	if (atoll(payload) != shardmap_version())
+		shardmap_poll();
+}
+
 static void
 drained(void)
 {
@@ -156,7 +164,7 @@ main(int argc, char **argv)
 	if (!dns)
 		dns = evdns_base_new(base, 0);
 	workerconn_init(base, dns);
-	metadata_init(cf_metadata_dsn);
+	metadata_init(cf_metadata_dsn, on_map_notify);
 	if (!http_server_start(base, cf_listen_addr, cf_listen_port, api_handle, err, sizeof(err))) {
 		log_write(LOG_FATAL, NULL, "%s", err);
 		return 1;

@@ -146,6 +146,7 @@ const char *const META_SQL_MAP =
 	"    FROM vectron_meta.collection c), '[]'))";
 
 static PgPool *meta_pool;
+static PgPool *meta_listener;
 
 int
 metadata_schema_version(void)
@@ -154,9 +155,16 @@ metadata_schema_version(void)
 }
 
 void
-metadata_init(const char *dsn)
+metadata_init(const char *dsn, PgNotifyCallback on_notify)
 {
 	meta_pool = workerconn_pool_dsn("metadata", dsn);
+	meta_listener = workerconn_listener("metadata-listen", dsn, META_NOTIFY_CHANNEL, on_notify);
+}
+
+PgPool *
+metadata_listener(void)
+{
+	return meta_listener;
 }
 
 PgPool *

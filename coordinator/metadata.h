@@ -31,8 +31,10 @@ bool metadata_migrate(const char *dsn, char *err, size_t errlen) VX_WARN_UNUSED;
 int metadata_schema_version(void);
 
 /* The pool for asynchronous metadata statements. */
-void metadata_init(const char *dsn);
+void metadata_init(const char *dsn, PgNotifyCallback on_notify);
 PgPool *metadata_pool(void);
+/* The LISTEN connection for map changes (NOTIFY vectron_map). */
+PgPool *metadata_listener(void);
 
 /* SQL texts used by shardmap.c and the API. */
 extern const char *const META_SQL_MAP;

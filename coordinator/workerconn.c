@@ -50,6 +50,9 @@ struct PgPool {
 	PgJob *qhead, *qtail;
 	bool up;
 	bool resolving;
+	int max_conns;			/* 0: pool_size */
+	char *listen_sql;		/* listener pools: LISTEN on each new connection */
+	PgNotifyCallback notify_cb;
 	PgPool *next;
 };
 
@@ -130,6 +133,36 @@ workerconn_pool_dsn(const char *name, const char *dsn)
 	util_strlcpy(p->name, name, sizeof(p->name));
 	p->dsn = xstrdup(dsn);
 	return p;
+}
+
+static void
+keepalive_done(PgJob *job, void *arg)
+{
+	pgjob_free(job);
+}
+
+PgPool *
+workerconn_listener(const char *name, const char *dsn, const char *channel, PgNotifyCallback cb)
+{
+	PgPool *p = workerconn_pool_dsn(name, dsn);
+
+	p->max_conns = 1;
+	p->listen_sql = xasprintf("LISTEN %s", channel);
+	p->notify_cb = cb;
+	return p;
+}
+
+void
+workerconn_listener_keepalive(PgPool *pool)
+{
+	PgJob *job;
+
+	if (pool->nconns > 0)
+		return;
+	/* any job opens the connection, which then LISTENs */
+	job = pgjob_new(keepalive_done, NULL);
+	pgjob_add0(job, "SELECT 1");
+	pgjob_submit(pool, job);
 }
 
 bool
@@ -325,7 +358,7 @@ job_submit_later_cb(evutil_socket_t fd, short what, void *arg)
 				pending++;
 		for (PgJob *q = pool->qhead; q; q = q->qnext)
 			queued++;
-		if (pool->nconns < cf_pool_size && pending < queued)
+		if (pool->nconns < (pool->max_conns ? pool->max_conns : cf_pool_size) && pending < queued)
 			conn_start(pool);
 	}
 }
@@ -423,6 +456,14 @@ conn_connect_failed(PgConn *c, const char *why)
 }
 
 static void
+listen_done(PgJob *job, void *arg)
+{
+	if (!job->ok)
+		log_warning("%s: LISTEN failed: %s", job->node, job->errmsg);
+	pgjob_free(job);
+}
+
+static void
 conn_notice(void *arg, const char *msg)
 {
 	PgPool *p = arg;
@@ -457,6 +498,12 @@ conn_poll_cb(evutil_socket_t fd, short what, void *arg)
 		c->state = WC_IDLE;
 		c->rev = event_new(wc_base, PQsocket(c->pg), EV_READ | EV_PERSIST, conn_read_cb, c);
 		event_add(c->rev, NULL);
+		if (c->pool->listen_sql) {
+			PgJob *lj = pgjob_new(listen_done, NULL);
+
+			pgjob_add0(lj, c->pool->listen_sql);
+			pgjob_submit(c->pool, lj);
+		}
 		conn_dispatch(c);
 		return;
 	case PGRES_POLLING_FAILED: {
@@ -735,6 +782,15 @@ conn_read_cb(evutil_socket_t fd, short what, void *arg)
 		conn_destroy(c, msg[0] ? msg : "server closed the connection");
 		return;
 	}
+	if (c->pool->notify_cb) {
+		PGnotify *n;
+		PgNotifyCallback cb = c->pool->notify_cb;
+
+		while ((n = PQnotifies(c->pg))) {
+			cb(n->relname, n->extra);
+			PQfreemem(n);
+		}
+	}
 	if (c->state == WC_BUSY) {
 		conn_collect(c);
 		return;
@@ -760,6 +816,7 @@ workerconn_shutdown(void)
 		while (p->conns)
 			conn_destroy(p->conns, "shutdown");
 		free(p->dsn);
+		free(p->listen_sql);
 		free(p);
 	}
 }

@@ -65,6 +65,16 @@ PgPool *workerconn_pool_for_node(int node_id, const char *name, const char *host
 /* A pool for a DSN (the metadata database). */
 PgPool *workerconn_pool_dsn(const char *name, const char *dsn);
 
+/*
+ * A one-connection pool that LISTENs on channel (a fixed identifier) and
+ * calls cb for each notification; it LISTENs again after reconnecting.
+ */
+typedef void (*PgNotifyCallback)(const char *channel, const char *payload);
+PgPool *workerconn_listener(const char *name, const char *dsn, const char *channel,
+							PgNotifyCallback cb);
+/* Make sure the listener pool is connected (call from a timer). */
+void workerconn_listener_keepalive(PgPool *pool);
+
 bool workerconn_pool_up(const PgPool *pool);
 const char *workerconn_pool_name(const PgPool *pool);
 /* Forget pools of nodes that are no longer in the map (closes them). */

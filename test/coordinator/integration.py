@@ -475,6 +475,105 @@ def run_tests(c, st):
         time.sleep(0.1)
     check("collection-delete-drops-tables", gone, (n, expect))
 
+    # ---- a client that hangs up cancels its worker query
+    s, b = c.req("GET", "/v1/collections/s1r1")
+    node = b["shard_placements"][0]["placements"][0]["node"]
+    wport = [w["port"] for w in st["workers"] if w["name"] == node][0]
+    tables = psql(wport, "SELECT tablename FROM pg_tables WHERE schemaname = 'vectron_shards'").split()
+    cid = None
+    s, b = c.req("GET", "/v1/collections")
+    # find the s1r1 table: the one on that node whose count matches
+    t1 = [t for t in tables if psql(wport, "SELECT count(*) FROM vectron_shards.%s WHERE NOT deleted" % t) == str(len(data["s1r1"]) + 300)]
+    check("find-s1r1-table", len(t1) == 1, (tables, t1))
+    if t1:
+        locker = vectron.runas([os.path.join(st["pgbin"], "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(wport),
+                                "-U", "postgres", "-d", "postgres"], input=None, capture_output=False) if False else None
+        cmd = [os.path.join(st["pgbin"], "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(wport), "-U", "postgres", "-d", "postgres"]
+        if os.geteuid() == 0:
+            cmd = ["runuser", "-u", "postgres", "--"] + cmd
+        locker = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+        locker.stdin.write("BEGIN; LOCK TABLE vectron_shards.%s IN ACCESS EXCLUSIVE MODE;\n" % t1[0])
+        locker.stdin.flush()
+        time.sleep(0.5)
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vectron-coordinator' AND wait_event_type = 'Lock'"
+        sock = socket.create_connection(("127.0.0.1", port))
+        body = json.dumps({"vector": [0.0] * dim, "k": 3}).encode()
+        sock.sendall(b"POST /v1/collections/s1r1/search HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        blocked = False
+        for _ in range(40):
+            if psql(wport, waiting) == "1":
+                blocked = True
+                break
+            time.sleep(0.05)
+        sock.close()
+        ended = False
+        for _ in range(60):
+            if psql(wport, waiting) == "0":
+                ended = True
+                break
+            time.sleep(0.1)
+        locker.stdin.write("ROLLBACK;\n\\q\n")
+        locker.stdin.flush()
+        locker.wait(timeout=10)
+        with open(os.path.join(CLUSTER, "coordinator.log")) as f:
+            log = f.read()
+        check("client-hangup-cancels-worker-query", blocked and ended and "went away; cancelling" in log, (blocked, ended))
+        s, b = c.req("POST", "/v1/collections/s1r1/search", {"vector": [0.0] * dim, "k": 3})
+        check("search-after-cancel", s == 200 and len(b["results"]) == 3)
+        # a worker's SQL error passes through with its SQLSTATE and node
+        psql(wport, "ALTER TABLE vectron_shards.%s RENAME TO broken_%s" % (t1[0], t1[0]))
+        s, b = c.req("POST", "/v1/collections/s1r1/search", {"vector": [0.0] * dim, "k": 3})
+        check("worker-error-passes-through", s == 502 and is_error(b, "WORKER_ERROR") and b["error"].get("sqlstate") == "42P01" and b["error"].get("node") == node, (s, b))
+        psql(wport, "ALTER TABLE vectron_shards.broken_%s RENAME TO %s" % (t1[0], t1[0]))
+        s, b = c.req("POST", "/v1/collections/s1r1/search", {"vector": [0.0] * dim, "k": 3})
+        check("worker-error-recovers", s == 200, (s, b))
+
+    # ---- a second coordinator on the same metadata sees changes (NOTIFY)
+    conf2 = os.path.join(CLUSTER, "coordinator2.conf")
+    port2 = vectron.free_port()
+    with open(os.path.join(CLUSTER, "coordinator.conf")) as f:
+        text = f.read()
+    text = text.replace("listen_port = %d" % port, "listen_port = %d" % port2)
+    text += "coordinator_id = 1\nmap_poll_ms = 60000\n"
+    with open(conf2, "w") as f:
+        f.write(text)
+    log2 = open(os.path.join(CLUSTER, "coordinator2.log"), "ab")
+    p2 = subprocess.Popen([vectron.coordinator_bin(), "-c", conf2], stdout=log2, stderr=log2)
+    try:
+        c2 = Client(port2)
+        up = False
+        for _ in range(100):
+            try:
+                if c2.req("GET", "/healthz")[0] == 200:
+                    up = True
+                    break
+            except OSError:
+                time.sleep(0.05)
+        check("second-coordinator-up", up)
+        s, b = c.req("POST", "/v1/collections", {"name": "shared", "dimension": 4, "shards": 2, "replication_factor": 2})
+        t = time.time()
+        seen = False
+        while time.time() - t < 5:
+            if c2.req("GET", "/v1/collections/shared")[0] == 200:
+                seen = True
+                break
+            time.sleep(0.02)
+        check("second-coordinator-sees-create-via-notify", seen and time.time() - t < 2, time.time() - t)
+        s, b = c2.req("PUT", "/v1/collections/shared/points", {"points": [{"id": i, "vector": [i, 0, 0, 0]} for i in range(50)]})
+        s2, b2 = c.req("POST", "/v1/collections/shared/search", {"vector": [10.2, 0, 0, 0], "k": 3})
+        check("write-on-one-read-on-other", s == 200 and [r["id"] for r in b2["results"]] == ["10", "11", "9"], (b, b2))
+        s, b = c2.req("DELETE", "/v1/collections/shared")
+        gone = False
+        for _ in range(100):
+            if c.req("GET", "/v1/collections/shared")[0] == 404:
+                gone = True
+                break
+            time.sleep(0.02)
+        check("second-coordinator-delete-seen", s == 200 and gone)
+    finally:
+        p2.send_signal(signal.SIGTERM)
+        p2.wait(timeout=15)
+
     # ---- faults: a worker dies mid-stream
     fault_worker(c, st, data, mkvec)
     fault_coordinator(c, st, mkvec)
