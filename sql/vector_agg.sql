@@ -30,3 +30,15 @@ FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.deptype = 'e'
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'vectron'
 WHERE p.prokind = 'f' AND (p.provolatile <> 'i' OR p.proparallel <> 's' OR NOT p.proisstrict)
 ORDER BY 1;
+
+-- the transition functions are callable from SQL: bad states are rejected
+SELECT vector_avg('{0}') IS NULL AS no_rows;
+SELECT vector_avg('{1}');
+SELECT vector_avg('{}');
+SELECT vector_avg('{NULL,1}');
+SELECT vector_avg('{{1,2}}');
+SELECT vector_accum('{0}', '[1,2]'), vector_accum('{1,2,3}', '[1,2]');
+SELECT vector_accum('{0,0}', '[1,2,3]');
+SELECT vector_combine('{1,2}', '{3,4}'), vector_combine('{0}', '{2,4,6}');
+SELECT vector_combine('{1,2}', '{3,4,5}');
+SELECT vector_combine('{0}', (SELECT array_agg(n) FROM generate_series(1, 16002) n)) IS NULL;

@@ -119,3 +119,10 @@ CREATE TABLE t_bin2 (v vector(2));
 SELECT * FROM t_bin;
 SELECT * FROM t_bin2;
 DROP TABLE t_bin, t_bin2;
+
+-- syntax errors carry pgvector's details where it gives one
+\set VERBOSITY default
+SELECT '1,2,3'::vector;
+SELECT '[1,2,3]9'::vector;
+SELECT '[1,2'::vector;
+\set VERBOSITY terse

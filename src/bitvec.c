@@ -34,7 +34,7 @@ hamming_distance(PG_FUNCTION_ARGS)
 }
 
 PG_FUNCTION_INFO_V1(jaccard_distance);
-/* 1 - |a AND b| / |a OR b|; two all-zero strings are identical (0). */
+/* 1 - |a AND b| / |a OR b|; 1 when no bit is set in either, as pgvector. */
 Datum
 jaccard_distance(PG_FUNCTION_ARGS)
 {
@@ -47,6 +47,6 @@ jaccard_distance(PG_FUNCTION_ARGS)
 	distance_kernels->jaccard_parts(VARBITS(a), VARBITS(b), VARBITBYTES(a),
 									&and_count, &or_count);
 	if (or_count == 0)
-		PG_RETURN_FLOAT8(0.0);
+		PG_RETURN_FLOAT8(1.0);
 	PG_RETURN_FLOAT8(1.0 - (double) and_count / (double) or_count);
 }

@@ -144,13 +144,28 @@ ReportParseError(VectorParseStatus st, const char *str, const char *pos)
 							(int) strcspn(pos, ",] \t\n\r\f\v"), pos)));
 			break;
 		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-					 errmsg("invalid input syntax for type vector: \"%s\"", str),
-					 errdetail("Unexpected %s at position %d.",
-							   *pos ? "character" : "end of input",
-							   (int) (pos - str) + 1),
-					 errhint("A vector is written as [1,2,3].")));
+			{
+				/* the details pgvector gives, so client-visible text matches */
+				const char *lead = str;
+
+				while (*lead == ' ' || *lead == '\t' || *lead == '\n' ||
+					   *lead == '\r' || *lead == '\f' || *lead == '\v')
+					lead++;
+				if (*lead != '[')
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+							 errmsg("invalid input syntax for type vector: \"%s\"", str),
+							 errdetail("Vector contents must start with \"[\".")));
+				if (pos > str && *pos != '\0' && strchr(str, ']') != NULL &&
+					strchr(str, ']') < pos)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+							 errmsg("invalid input syntax for type vector: \"%s\"", str),
+							 errdetail("Junk after closing right brace.")));
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+						 errmsg("invalid input syntax for type vector: \"%s\"", str)));
+			}
 	}
 }
 
@@ -219,8 +234,7 @@ vector_typmod_in(PG_FUNCTION_ARGS)
 	if (n != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid type modifier"),
-				 errdetail("vector takes exactly one modifier, the number of dimensions.")));
+				 errmsg("invalid type modifier")));
 	if (*tl < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -475,8 +489,7 @@ subvector(PG_FUNCTION_ARGS)
 	if (count < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("vector must have at least 1 dimension"),
-				 errdetail("subvector() was asked for %d elements.", count)));
+				 errmsg("vector must have at least 1 dimension")));
 	if (start < 1)
 		start = 1;
 	if (end > (int64) a->dim + 1)
@@ -485,8 +498,7 @@ subvector(PG_FUNCTION_ARGS)
 	if (dim < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("vector must have at least 1 dimension"),
-				 errdetail("The requested range lies outside the vector's %d dimensions.", a->dim)));
+				 errmsg("vector must have at least 1 dimension")));
 	result = InitVector(dim);
 	memcpy(result->x, a->x + (start - 1), sizeof(float) * dim);
 	PG_RETURN_VECTOR_P(result);

@@ -17,14 +17,32 @@
 
 #include "vector.h"
 
-/* Borrow the state's values; ereport if it is not a 1-D float8 array. */
+/*
+ * Borrow the state's values.  The state can come from SQL (the functions are
+ * callable), so a malformed one is a user error, named by the function.
+ */
 static double *
-StateValues(ArrayType *state, int *n)
+StateValues(ArrayType *state, int *n, const char *fname)
 {
-	if (ARR_NDIM(state) != 1 || ARR_HASNULL(state) || ARR_ELEMTYPE(state) != FLOAT8OID)
-		elog(ERROR, "vector aggregate state is not a 1-D float8 array");
+	if (ARR_NDIM(state) != 1 || ARR_DIMS(state)[0] < 1 || ARR_HASNULL(state) ||
+		ARR_ELEMTYPE(state) != FLOAT8OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("%s: expected state array", fname)));
 	*n = ARR_DIMS(state)[0];
+	if (*n - 1 > VECTOR_MAX_DIM)
+		CheckVectorDim(*n - 1);
 	return (double *) ARR_DATA_PTR(state);
+}
+
+/* ereport unless two dimension counts agree, in pgvector's words. */
+static void
+CheckStateDims(int expected, int got)
+{
+	if (expected != got)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", expected, got)));
 }
 
 /* Build a state array from count and sums. */
@@ -46,7 +64,7 @@ vector_accum(PG_FUNCTION_ARGS)
 	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
 	Vector		v = PG_GETARG_VECTOR_P(1);
 	int			n;
-	double	   *sv = StateValues(state, &n);
+	double	   *sv = StateValues(state, &n, "vector_accum");
 	double	   *out;
 
 	if (n == 1)
@@ -57,10 +75,7 @@ vector_accum(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		if (n - 1 != v->dim)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("different vector dimensions %d and %d", n - 1, v->dim)));
+		CheckStateDims(n - 1, v->dim);
 		out = palloc(sizeof(double) * n);
 		memcpy(out, sv, sizeof(double) * n);
 	}
@@ -83,18 +98,15 @@ vector_combine(PG_FUNCTION_ARGS)
 	ArrayType  *s2 = PG_GETARG_ARRAYTYPE_P(1);
 	int			n1,
 				n2;
-	double	   *v1 = StateValues(s1, &n1);
-	double	   *v2 = StateValues(s2, &n2);
+	double	   *v1 = StateValues(s1, &n1, "vector_combine");
+	double	   *v2 = StateValues(s2, &n2, "vector_combine");
 	double	   *out;
 
 	if (n1 == 1)
 		PG_RETURN_ARRAYTYPE_P(MakeState(v2, n2));
 	if (n2 == 1)
 		PG_RETURN_ARRAYTYPE_P(MakeState(v1, n1));
-	if (n1 != n2)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("different vector dimensions %d and %d", n1 - 1, n2 - 1)));
+	CheckStateDims(n1 - 1, n2 - 1);
 	out = palloc(sizeof(double) * n1);
 	for (int i = 0; i < n1; i++)
 	{
@@ -112,11 +124,13 @@ vector_avg(PG_FUNCTION_ARGS)
 {
 	ArrayType  *state = PG_GETARG_ARRAYTYPE_P(0);
 	int			n;
-	double	   *sv = StateValues(state, &n);
+	double	   *sv = StateValues(state, &n, "vector_avg");
 	Vector		result;
 
-	if (n == 1 || sv[0] == 0)
+	/* no rows: SQL's avg of nothing is NULL */
+	if (sv[0] == 0)
 		PG_RETURN_NULL();
+	CheckVectorDim(n - 1);
 	result = InitVector(n - 1);
 	for (int i = 1; i < n; i++)
 	{

@@ -8,7 +8,6 @@
  */
 #include "vectron.h"
 
-#include <float.h>
 #include <math.h>
 
 #include "catalog/pg_type.h"
@@ -42,10 +41,7 @@ ElementToFloat(Datum d, Oid elemtype)
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("unsupported array type %s", format_type_be(elemtype))));
 	}
-	if (isfinite(v) && fabs(v) > FLT_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("\"%g\" is out of range for type vector", v)));
+	/* values beyond float4 become infinite, which CheckVectorElements rejects */
 	return (float) v;
 }
 
