@@ -697,6 +697,7 @@ typedef struct SearchSpec {
 	ParamList filter_params;
 	bool has_filter;
 	Fanout *f;
+	void *arg;			/* the SearchArg given to the fanout */
 	json_t *answer;		/* {"results":[...],"partial":..} once done */
 	int status;			/* 0 = ok */
 	json_t *error;
@@ -841,6 +842,7 @@ search_one_done(Fanout *f, void *arg)
 
 	free(sa);
 	sp->f = NULL;
+	sp->arg = NULL;
 	for (int s = 0; s < f->nshards; s++) {
 		PGresult *r = f->shards[s].res;
 
@@ -964,6 +966,8 @@ search_cancel(HttpRequest *req, void *arg)
 		if (sc->specs[i].f) {
 			fanout_cancel(sc->specs[i].f);
 			sc->specs[i].f = NULL;
+			free(sc->specs[i].arg);
+			sc->specs[i].arg = NULL;
 		}
 	search_free(sc);
 	http_respond_error(req, 499, "CLIENT_CLOSED", "client closed the connection");
@@ -1031,6 +1035,7 @@ api_search(HttpRequest *req, const char *name, bool batch)
 
 		sa->sc = sc;
 		sa->sp = sp;
+		sp->arg = sa;
 		params_init(&pre);
 		snprintf(ef, sizeof(ef), "%d", sp->ef);
 		params_add(&pre, ef);
