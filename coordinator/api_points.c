@@ -74,7 +74,14 @@ vector_text(json_t *v, int dim, const char *path, char *err, size_t errlen)
 			sb_free(&sb);
 			return NULL;
 		}
-		sb_appendf(&sb, i ? ",%.9g" : "%.9g", d);
+		{
+			char num[32];
+			int n = util_format_float4(num, d);
+
+			if (i)
+				sb_appendn(&sb, ",", 1);
+			sb_appendn(&sb, num, n);
+		}
 	}
 	sb_append(&sb, "]");
 	return sb_steal(&sb);
@@ -122,16 +129,45 @@ static void
 upsert_build(void *arg, int i, const SmShard *s, StrBuf *sql, ParamList *params)
 {
 	UpsertCtx *uc = arg;
+	StrBuf ids, vecs, pays;
+	size_t j;
+	json_t *row;
 
+	/* three array parameters: cheaper for the worker to read than jsonb */
+	sb_init(&ids);
+	sb_init(&vecs);
+	sb_init(&pays);
+	sb_append(&ids, "{");
+	sb_append(&vecs, "{");
+	sb_append(&pays, "{");
+	json_array_foreach(uc->rows[i], j, row) {
+		json_t *p = json_object_get(row, "p");
+		char *ptext = p && !json_is_null(p) ? json_dumps(p, JSON_COMPACT) : NULL;
+
+		if (j) {
+			sb_append(&ids, ",");
+			sb_append(&vecs, ",");
+			sb_append(&pays, ",");
+		}
+		pgarray_append(&ids, json_string_value(json_object_get(row, "id")));
+		pgarray_append(&vecs, json_string_value(json_object_get(row, "v")));
+		pgarray_append(&pays, ptext);
+		free(ptext);
+	}
+	sb_append(&ids, "}");
+	sb_append(&vecs, "}");
+	sb_append(&pays, "}");
 	sb_appendf(sql,
 			   "INSERT INTO vectron_shards.%s AS t (id, v, payload, version, deleted)\n"
-			   "SELECT r.id, r.v::vector, r.p, $2::bigint, false\n"
-			   "FROM jsonb_to_recordset($1::jsonb) AS r(id text, v text, p jsonb)\n"
+			   "SELECT r.id, r.v::vector, r.p, $4::bigint, false\n"
+			   "FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS r(id, v, p)\n"
 			   "ON CONFLICT (id) DO UPDATE SET v = excluded.v, payload = excluded.payload,\n"
 			   "  version = excluded.version, deleted = false\n"
 			   "WHERE t.version < excluded.version",
 			   s->table);
-	params_add_owned(params, json_dumps(uc->rows[i], JSON_COMPACT));
+	params_add_owned(params, sb_steal(&ids));
+	params_add_owned(params, sb_steal(&vecs));
+	params_add_owned(params, sb_steal(&pays));
 	params_add(params, uc->version);
 }
 
