@@ -6,7 +6,8 @@
 #   make installcheck       pg_regress against a running server (PGXS)
 #   make prove_installcheck TAP tests against an installed server (PGXS)
 #   make check              everything, on throwaway PostgreSQL instances
-#   make demo               local instance with Fashion-MNIST loaded, searches
+#   make demo               local cluster, Fashion-MNIST through REST, searches
+#   make demo-sql           one instance, Fashion-MNIST in a table, SQL searches
 #   make bench              benchmarks (see docs/benchmarks.md)
 
 EXTENSION = vectron
@@ -90,7 +91,7 @@ FUZZERS = test/fuzz/fuzz_vector_text test/fuzz/fuzz_vector_recv
 # tools whose sources exist (bench/ grows in its own branch)
 TOOLS = $(filter $(patsubst %.c,%,$(wildcard bench/*.c)),bench/vdata bench/bench_kernels bench/ann_client)
 
-.PHONY: tools unit fuzzers coordinator check check-full demo bench deps
+.PHONY: tools unit fuzzers coordinator check check-full demo demo-sql bench deps
 
 tools: $(TOOLS)
 unit: $(UNIT_TESTS)
@@ -112,6 +113,9 @@ check-full:
 
 demo:
 	scripts/demo
+
+demo-sql:
+	scripts/demo-sql
 
 bench:
 	scripts/install-deps
