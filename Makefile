@@ -1,7 +1,7 @@
 # Makefile: the vectron PostgreSQL extension (PGXS), and the entry points for
 # everything around it (coordinator, tests, demo, benchmarks).
 #
-#   make                    build the extension (and the coordinator, tools)
+#   make                    build the extension (make coordinator, make tools: the rest)
 #   make install            install the extension into pg_config's directories
 #   make installcheck       pg_regress against a running server (PGXS)
 #   make prove_installcheck TAP tests against an installed server (PGXS)
