@@ -33,7 +33,7 @@ PROVE_TESTS = test/t/*.pl
 PROVE_FLAGS = -I ./test/perl
 
 EXTRA_CLEAN = test/unit/test_distance test/fuzz/fuzz_vector_text \
-	test/fuzz/fuzz_vector_recv bench/vdata bench/bench_kernels bench/ann_client \
+	test/fuzz/fuzz_vector_recv bench/vdata bench/bench_kernels bench/ann_client bench/coord_client \
 	results regression.diffs regression.out
 
 PG_CONFIG ?= pg_config
@@ -86,10 +86,14 @@ bench/ann_client: bench/ann_client.c
 	$(TOOL_CC) $(TOOL_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ bench/ann_client.c \
 		-L$(shell $(PG_CONFIG) --libdir) -lpq
 
+bench/coord_client: bench/coord_client.c
+	$(TOOL_CC) $(TOOL_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ bench/coord_client.c \
+		-L$(shell $(PG_CONFIG) --libdir) -lpq
+
 UNIT_TESTS = test/unit/test_distance test/unit/test_parse
 FUZZERS = test/fuzz/fuzz_vector_text test/fuzz/fuzz_vector_recv
 # tools whose sources exist (bench/ grows in its own branch)
-TOOLS = $(filter $(patsubst %.c,%,$(wildcard bench/*.c)),bench/vdata bench/bench_kernels bench/ann_client)
+TOOLS = $(filter $(patsubst %.c,%,$(wildcard bench/*.c)),bench/vdata bench/bench_kernels bench/ann_client bench/coord_client)
 
 .PHONY: tools unit fuzzers coordinator check check-full demo demo-sql bench deps
 
