@@ -18,7 +18,7 @@ AUTH_ROOT := $(abspath $(AUTH_DIR)/..)
 AUTH_SRCS = jwt.c apikey.c password.c ratelimit.c rbac.c metrics.c
 AUTH_PKGS = libjwt jansson libcrypto libargon2 libevent
 AUTH_CPPFLAGS := $(shell pkg-config --cflags $(AUTH_PKGS))
-AUTH_LIBS := $(shell pkg-config --libs $(AUTH_PKGS)) -lpthread
+AUTH_LIBS := $(shell pkg-config --libs $(AUTH_PKGS)) -lpthread -lm
 
 AUTH_CC ?= cc
 AUTH_WERROR ?= -Werror
