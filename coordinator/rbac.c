@@ -206,3 +206,84 @@ rbac_check(const RbacPolicy *p, const RbacSubject *s, const RbacTarget *t, const
 			return RBAC_ALLOW;
 	}
 }
+
+/* True when path equals prefix or continues it with "/" (or ends). */
+static bool
+under(const char *path, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return strncmp(path, prefix, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+bool
+rbac_route_classify(const char *method, const char *path, char *collection, size_t len,
+					RbacRoute *out)
+{
+	static const char *const reads[] = {"points/get", "search", "search/batch", "count",
+										"scroll", "recommend"};
+	bool get;
+	const char *name, *rest;
+	size_t n, i;
+
+	if (collection && len)
+		collection[0] = '\0';
+	if (method == NULL || path == NULL)
+		return false;
+	get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+
+	if (get && (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0))
+		*out = RBAC_ROUTE_HEALTH;
+	else if (get && strcmp(path, "/metrics") == 0)
+		*out = RBAC_ROUTE_METRICS;
+	else if (under(path, "/v1/auth") || (get && strcmp(path, "/v1/openapi.json") == 0))
+		*out = RBAC_ROUTE_AUTH;
+	else if (get && strcmp(path, "/v1/me") == 0)
+		*out = RBAC_ROUTE_ME;
+	else if (under(path, "/v1/me/password"))
+		*out = RBAC_ROUTE_ACCOUNT;
+	else if (under(path, "/v1/keys"))
+		*out = RBAC_ROUTE_KEYS;
+	else if (under(path, "/v1/admin/users") || under(path, "/v1/admin/audit"))
+		*out = RBAC_ROUTE_ADMIN_USERS;
+	else if (under(path, "/v1/admin"))
+		*out = RBAC_ROUTE_ADMIN_CLUSTER;
+	else if (strcmp(path, "/v1/collections") == 0 || strcmp(path, "/v1/collections/") == 0) {
+		if (get)
+			*out = RBAC_ROUTE_COLLECTION_LIST;
+		else if (strcmp(method, "POST") == 0)
+			*out = RBAC_ROUTE_COLLECTION_CREATE;
+		else
+			return false;
+	} else if (strncmp(path, "/v1/collections/", 16) == 0) {
+		name = path + 16;
+		rest = strchr(name, '/');
+		n = rest ? (size_t) (rest - name) : strlen(name);
+		if (n == 0 || collection == NULL || n >= len)
+			return false;
+		memcpy(collection, name, n);
+		collection[n] = '\0';
+		if (rest == NULL || rest[1] == '\0') {
+			if (get)
+				*out = RBAC_ROUTE_DATA_READ;
+			else if (strcmp(method, "DELETE") == 0)
+				*out = RBAC_ROUTE_COLLECTION_DELETE;
+			else {
+				collection[0] = '\0';
+				return false;
+			}
+		} else if (under(rest + 1, "grants"))
+			*out = RBAC_ROUTE_GRANTS;
+		else {
+			*out = RBAC_ROUTE_DATA_WRITE;
+			if (get)
+				*out = RBAC_ROUTE_DATA_READ;
+			else if (strcmp(method, "POST") == 0)
+				for (i = 0; i < sizeof(reads) / sizeof(reads[0]); i++)
+					if (strcmp(rest + 1, reads[i]) == 0)
+						*out = RBAC_ROUTE_DATA_READ;
+		}
+	} else
+		return false;
+	return true;
+}

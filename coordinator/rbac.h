@@ -17,6 +17,7 @@
 #define VX_RBAC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #define RBAC_WARN_UNUSED __attribute__((warn_unused_result))
 
@@ -44,9 +45,9 @@ typedef enum RbacAccess {
 typedef enum RbacRoute {
 	RBAC_ROUTE_HEALTH = 0,			/* GET /healthz, /readyz */
 	RBAC_ROUTE_METRICS,				/* GET /metrics */
-	RBAC_ROUTE_AUTH,				/* /v1/auth/{login,refresh,logout,token,register}, jwks.json */
+	RBAC_ROUTE_AUTH,				/* /v1/auth/..., GET /v1/openapi.json: public */
 	RBAC_ROUTE_ME,					/* GET /v1/me */
-	RBAC_ROUTE_ACCOUNT,				/* change own password */
+	RBAC_ROUTE_ACCOUNT,				/* /v1/me/password: change own password */
 	RBAC_ROUTE_KEYS,				/* /v1/keys, /v1/keys/{id}, /v1/keys/{id}/rotate */
 	RBAC_ROUTE_COLLECTION_LIST,		/* GET /v1/collections (filtered by scope) */
 	RBAC_ROUTE_DATA_READ,			/* search, get, count, collection info */
@@ -92,6 +93,20 @@ typedef struct RbacTarget {
  */
 RbacDecision rbac_check(const RbacPolicy *p, const RbacSubject *s, const RbacTarget *t,
 						const char **reason) RBAC_WARN_UNUSED;
+
+/*
+ * Map an HTTP method and path (no query string) to its route class, and
+ * copy the collection named in the path (the raw segment, at most len-1
+ * bytes) into collection, or "" when there is none.  False for paths no
+ * class covers (the router answers 404) and for a collection segment that
+ * does not fit.  Under /v1/collections/{name}/, GET and the read endpoints
+ * (points/get, search, search/batch, count, scroll, recommend) are reads and
+ * any other method or endpoint is a write, so a new endpoint is never less
+ * protected than a write.  POST /v1/collections names its collection in the
+ * body: the caller fills RbacTarget.collection from it.
+ */
+bool rbac_route_classify(const char *method, const char *path, char *collection, size_t len,
+						 RbacRoute *out) RBAC_WARN_UNUSED;
 
 /* The role an SDK token acts with: the lower of key and user role. */
 RbacRole rbac_effective_role(const RbacSubject *s);

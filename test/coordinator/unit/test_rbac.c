@@ -45,17 +45,17 @@ typedef struct Row {
 static const Row main_rows[] = {
 	{RBAC_ROUTE_HEALTH, "`GET /healthz`, `/readyz`", "AAAAAAA"},
 	{RBAC_ROUTE_METRICS, "`GET /metrics`", "133A33A"},
-	{RBAC_ROUTE_AUTH, "`/v1/auth/{login,refresh,logout,token,register}`, `GET /v1/auth/jwks.json`", "AAAAAAA"},
+	{RBAC_ROUTE_AUTH, "`/v1/auth/{login,refresh,logout,token,register}`, `GET /v1/auth/jwks.json`, `GET /v1/openapi.json`", "AAAAAAA"},
 	{RBAC_ROUTE_ME, "`GET /v1/me`", "1AAAAAA"},
-	{RBAC_ROUTE_ACCOUNT, "change own password", "1AAA333"},
+	{RBAC_ROUTE_ACCOUNT, "`/v1/me/password` (change own password)", "1AAA333"},
 	{RBAC_ROUTE_KEYS, "`/v1/keys`, `/v1/keys/{id}`, `/v1/keys/{id}/rotate`", "1AAA333"},
 	{RBAC_ROUTE_COLLECTION_LIST, "`GET /v1/collections` (filtered)", "1AAAAAA"},
-	{RBAC_ROUTE_DATA_READ, "search, get, count, collection info", "1AAAAAA"},
-	{RBAC_ROUTE_DATA_WRITE, "upsert, delete points", "13AA3AA"},
+	{RBAC_ROUTE_DATA_READ, "`GET /v1/collections/{name}[/...]`, `POST .../{points/get,search,search/batch,count,scroll,recommend}`", "1AAAAAA"},
+	{RBAC_ROUTE_DATA_WRITE, "any other method under `/v1/collections/{name}/` (upsert, delete, import points)", "13AA3AA"},
 	{RBAC_ROUTE_COLLECTION_CREATE, "`POST /v1/collections`", "13AA3AA"},
 	{RBAC_ROUTE_COLLECTION_DELETE, "`DELETE /v1/collections/{name}`", "13AA3AA"},
 	{RBAC_ROUTE_GRANTS, "`/v1/collections/{name}/grants`", "13AA333"},
-	{RBAC_ROUTE_ADMIN_CLUSTER, "`/v1/admin/{stats,nodes,collections,shards,rebalance,slow}`", "133A33A"},
+	{RBAC_ROUTE_ADMIN_CLUSTER, "every other `/v1/admin/...` (stats, nodes, shards, rebalance, slow)", "133A33A"},
 	{RBAC_ROUTE_ADMIN_USERS, "`/v1/admin/users*`, quotas, `/v1/admin/audit`", "133A333"},
 };
 #define NROWS (int) (sizeof(main_rows) / sizeof(main_rows[0]))
@@ -266,6 +266,74 @@ main(int argc, char **argv)
 		   rbac_parse_role("admin", &role) && role == RBAC_ROLE_ADMIN, "parse readonly and admin");
 		ok(!rbac_parse_role("Admin", &role) && !rbac_parse_role("none", &role) &&
 		   !rbac_parse_role("", &role) && !rbac_parse_role(NULL, &role), "exact role strings only");
+	}
+
+	/* method and path to route class, with the collection from the path */
+	{
+		static const struct {
+			const char *method, *path;
+			int known;
+			RbacRoute route;
+			const char *coll;
+		} paths[] = {
+			{"GET", "/healthz", 1, RBAC_ROUTE_HEALTH, ""},
+			{"GET", "/readyz", 1, RBAC_ROUTE_HEALTH, ""},
+			{"POST", "/healthz", 0, RBAC_ROUTE_HEALTH, ""},
+			{"GET", "/metrics", 1, RBAC_ROUTE_METRICS, ""},
+			{"GET", "/v1/openapi.json", 1, RBAC_ROUTE_AUTH, ""},
+			{"POST", "/v1/auth/login", 1, RBAC_ROUTE_AUTH, ""},
+			{"POST", "/v1/auth/token", 1, RBAC_ROUTE_AUTH, ""},
+			{"GET", "/v1/auth/jwks.json", 1, RBAC_ROUTE_AUTH, ""},
+			{"GET", "/v1/authx", 0, RBAC_ROUTE_AUTH, ""},
+			{"GET", "/v1/me", 1, RBAC_ROUTE_ME, ""},
+			{"PUT", "/v1/me/password", 1, RBAC_ROUTE_ACCOUNT, ""},
+			{"POST", "/v1/keys", 1, RBAC_ROUTE_KEYS, ""},
+			{"DELETE", "/v1/keys/abc", 1, RBAC_ROUTE_KEYS, ""},
+			{"POST", "/v1/keys/abc/rotate", 1, RBAC_ROUTE_KEYS, ""},
+			{"GET", "/v1/admin/users", 1, RBAC_ROUTE_ADMIN_USERS, ""},
+			{"PUT", "/v1/admin/users/7/quota", 1, RBAC_ROUTE_ADMIN_USERS, ""},
+			{"GET", "/v1/admin/audit", 1, RBAC_ROUTE_ADMIN_USERS, ""},
+			{"GET", "/v1/admin/nodes", 1, RBAC_ROUTE_ADMIN_CLUSTER, ""},
+			{"POST", "/v1/admin/nodes/w1/drain", 1, RBAC_ROUTE_ADMIN_CLUSTER, ""},
+			{"POST", "/v1/admin/rebalance", 1, RBAC_ROUTE_ADMIN_CLUSTER, ""},
+			{"GET", "/v1/adminx", 0, RBAC_ROUTE_ADMIN_CLUSTER, ""},
+			{"GET", "/v1/collections", 1, RBAC_ROUTE_COLLECTION_LIST, ""},
+			{"POST", "/v1/collections", 1, RBAC_ROUTE_COLLECTION_CREATE, ""},
+			{"DELETE", "/v1/collections", 0, RBAC_ROUTE_COLLECTION_LIST, ""},
+			{"GET", "/v1/collections/docs", 1, RBAC_ROUTE_DATA_READ, "docs"},
+			{"DELETE", "/v1/collections/docs", 1, RBAC_ROUTE_COLLECTION_DELETE, "docs"},
+			{"PATCH", "/v1/collections/docs", 0, RBAC_ROUTE_DATA_READ, ""},
+			{"PUT", "/v1/collections/docs/points", 1, RBAC_ROUTE_DATA_WRITE, "docs"},
+			{"POST", "/v1/collections/docs/points/get", 1, RBAC_ROUTE_DATA_READ, "docs"},
+			{"POST", "/v1/collections/docs/points/delete", 1, RBAC_ROUTE_DATA_WRITE, "docs"},
+			{"POST", "/v1/collections/docs/points/import", 1, RBAC_ROUTE_DATA_WRITE, "docs"},
+			{"POST", "/v1/collections/docs/search", 1, RBAC_ROUTE_DATA_READ, "docs"},
+			{"POST", "/v1/collections/docs/search/batch", 1, RBAC_ROUTE_DATA_READ, "docs"},
+			{"POST", "/v1/collections/docs/search/batchx", 1, RBAC_ROUTE_DATA_WRITE, "docs"},
+			{"POST", "/v1/collections/docs/brand_new_endpoint", 1, RBAC_ROUTE_DATA_WRITE, "docs"},
+			{"GET", "/v1/collections/docs/points/7", 1, RBAC_ROUTE_DATA_READ, "docs"},
+			{"POST", "/v1/collections/docs/grants", 1, RBAC_ROUTE_GRANTS, "docs"},
+			{"DELETE", "/v1/collections/docs/grants/u9", 1, RBAC_ROUTE_GRANTS, "docs"},
+			{"GET", "/v1/collections//search", 0, RBAC_ROUTE_DATA_READ, ""},
+			{"GET", "/nope", 0, RBAC_ROUTE_HEALTH, ""},
+			{"GET", "", 0, RBAC_ROUTE_HEALTH, ""},
+		};
+		size_t i;
+		char coll[16];
+		RbacRoute route;
+
+		for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+			bool known = rbac_route_classify(paths[i].method, paths[i].path, coll, sizeof(coll), &route);
+
+			ok(known == (bool) paths[i].known &&
+			   (!known || (route == paths[i].route && strcmp(coll, paths[i].coll) == 0)),
+			   "%s %s -> %s%s%s", paths[i].method, paths[i].path,
+			   paths[i].known ? rbac_route_name(paths[i].route) : "unknown",
+			   paths[i].coll[0] ? " on " : "", paths[i].coll);
+		}
+		ok(!rbac_route_classify("GET", "/v1/collections/a_name_longer_than_fifteen/search", coll,
+								sizeof(coll), &route), "a collection segment that does not fit is refused");
+		ok(!rbac_route_classify(NULL, "/healthz", coll, sizeof(coll), &route), "no method");
 	}
 
 	if (argc > 1) {
