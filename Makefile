@@ -32,7 +32,7 @@ PROVE_TESTS = test/t/*.pl
 PROVE_FLAGS = -I ./test/perl
 
 EXTRA_CLEAN = test/unit/test_distance test/fuzz/fuzz_vector_text \
-	test/fuzz/fuzz_vector_recv test/fuzz/fuzz_jwt bench/vdata bench/bench_kernels \
+	test/fuzz/fuzz_vector_recv test/fuzz/fuzz_jwt bench/vdata bench/bench_kernels bench/ann_client \
 	results regression.diffs regression.out
 
 PG_CONFIG ?= pg_config
@@ -86,10 +86,14 @@ bench/vdata: bench/vdata.c $(KERNEL_SRC) src/distance.h
 bench/bench_kernels: bench/bench_kernels.c $(KERNEL_SRC) src/distance.h
 	$(TOOL_CC) $(TOOL_CFLAGS) -O3 -o $@ bench/bench_kernels.c $(KERNEL_SRC) -lm
 
+bench/ann_client: bench/ann_client.c
+	$(TOOL_CC) $(TOOL_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ bench/ann_client.c \
+		-L$(shell $(PG_CONFIG) --libdir) -lpq
+
 UNIT_TESTS = test/unit/test_distance test/unit/test_parse
 FUZZERS = test/fuzz/fuzz_vector_text test/fuzz/fuzz_vector_recv test/fuzz/fuzz_jwt
 # tools whose sources exist (bench/ grows in its own branch)
-TOOLS = $(filter $(patsubst %.c,%,$(wildcard bench/*.c)),bench/vdata bench/bench_kernels)
+TOOLS = $(filter $(patsubst %.c,%,$(wildcard bench/*.c)),bench/vdata bench/bench_kernels bench/ann_client)
 
 .PHONY: tools unit fuzzers coordinator check check-full demo bench deps
 
