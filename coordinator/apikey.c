@@ -107,6 +107,28 @@ apikey_generate(ApikeyKind kind, char *token, char *id, char *err, size_t errlen
 }
 
 bool
+apikey_generate_for_id(ApikeyKind kind, const char *id, char *token, char *err, size_t errlen)
+{
+	unsigned char rsec[APIKEY_SECRET_LEN / 2];
+	char hsec[APIKEY_SECRET_LEN + 1];
+
+	if ((unsigned) kind >= 3 || id == NULL || strnlen(id, APIKEY_ID_LEN + 1) != APIKEY_ID_LEN ||
+		!is_lower_hex(id, APIKEY_ID_LEN)) {
+		set_err(err, errlen, "bad token kind or id");
+		return false;
+	}
+	if (RAND_bytes(rsec, sizeof(rsec)) != 1) {
+		set_err(err, errlen, "random generator failed");
+		return false;
+	}
+	to_hex(rsec, sizeof(rsec), hsec);
+	snprintf(token, APIKEY_TOKEN_SIZE, "%s_%s_%s", prefixes[kind], id, hsec);
+	OPENSSL_cleanse(rsec, sizeof(rsec));
+	OPENSSL_cleanse(hsec, sizeof(hsec));
+	return true;
+}
+
+bool
 apikey_parse(const char *token, ApikeyKind *kind, char *id)
 {
 	int k;

@@ -57,6 +57,14 @@ void apikey_hasher_clear(ApikeyHasher *h);
 bool apikey_generate(ApikeyKind kind, char *token, char *id, char *err, size_t errlen) APIKEY_WARN_UNUSED;
 
 /*
+ * A new secret for an existing id (key rotation keeps the key's id): token
+ * gets <prefix>_<id>_<new secret>.  False if id is not 16 lowercase hex
+ * characters or the random generator fails.
+ */
+bool apikey_generate_for_id(ApikeyKind kind, const char *id, char *token, char *err,
+							size_t errlen) APIKEY_WARN_UNUSED;
+
+/*
  * Split token into its kind and id (APIKEY_ID_LEN + 1 bytes); false unless
  * it has exactly the generated shape.  The secret is not copied out.
  */

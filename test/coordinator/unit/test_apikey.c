@@ -123,6 +123,22 @@ main(void)
 	ok(!apikey_verify(&plain, APIKEY_API, tok, bad), "verify: altered stored hash");
 	ok(!apikey_verify(&plain, APIKEY_API, tok2, h1), "verify: another token");
 
+	/* rotation: a new secret under the same id; the old hash no longer matches */
+	{
+		char rot[APIKEY_TOKEN_SIZE], hr[APIKEY_HASH_SIZE];
+
+		ok(apikey_generate_for_id(APIKEY_API, id, rot, err, sizeof(err)) &&
+		   apikey_parse(rot, &kind, pid) && strcmp(pid, id) == 0 && strcmp(rot, tok) != 0,
+		   "rotate: new secret, same id");
+		ok(!apikey_verify(&peppered, APIKEY_API, rot, h2) && apikey_hash(&peppered, rot, hr) &&
+		   apikey_verify(&peppered, APIKEY_API, rot, hr) && apikey_verify(&peppered, APIKEY_API, tok, h2),
+		   "rotate: old and new secrets each match only their own hash");
+		ok(!apikey_generate_for_id(APIKEY_API, "ABCDEF0123456789", rot, err, sizeof(err)) &&
+		   !apikey_generate_for_id(APIKEY_API, "abc", rot, err, sizeof(err)) &&
+		   !apikey_generate_for_id(APIKEY_API, NULL, rot, err, sizeof(err)),
+		   "rotate: a bad id is refused");
+	}
+
 	apikey_hasher_clear(&peppered);
 	ok(peppered.pepperlen == 0 && peppered.pepper[0] == 0, "clear wipes the pepper");
 	return tap_done();
