@@ -468,6 +468,26 @@ def run_tests(c, st):
     s, b = c.req("POST", "/v1/collections/s1r1/points/import", raw=("\n".join(lines) + "\n").encode())
     check("import-ndjson", s == 200 and b["imported"] == 300 and [e["line"] for e in b["errors"]] == [11, 21], b)
 
+    # streamed import larger than max_body_bytes (8 MiB here): parsed as it arrives
+    s, b = c.req("POST", "/v1/collections", {"name": "imp", "dimension": 16, "shards": 2})
+    rows = []
+    for i in range(60000):
+        rows.append('{"id":"i%d","vector":[%s],"payload":{"n":%d}}' % (i, ",".join("%.4f" % (rnd.random()) for _ in range(16)), i))
+    rows.insert(30000, "garbage")
+    blob = ("\n".join(rows)).encode()
+    t = time.time()
+    s, b = Client(port).req("POST", "/v1/collections/imp/points/import", raw=blob, headers={"Content-Type": "application/x-ndjson"})
+    el = time.time() - t
+    s2, b2 = c.req("GET", "/v1/collections/imp")
+    check("import-streamed-beyond-body-limit", len(blob) > (8 << 20) and s == 200 and b.get("imported") == 60000
+          and [e["line"] for e in b.get("errors", [])] == [30001] and b2.get("count") == 60000, (s, str(b)[:200], b2.get("count")))
+    print("   streamed import: %d bytes, 60000 points in %.2fs" % (len(blob), el))
+    s, b = c.req("POST", "/v1/collections/imp/points/get", {"ids": ["i59999", "i0"], "with_vector": False})
+    check("import-last-line-without-newline", s == 200 and [p["id"] for p in b["points"]] == ["i59999", "i0"], b)
+    c.req("DELETE", "/v1/collections/imp")
+    s, b = c.req("POST", "/v1/collections/nosuch/points/import", raw=b'{"id":1}\n')
+    check("import-unknown-collection-404", s == 404 and is_error(b, "COLLECTION_NOT_FOUND"))
+
     # ---- nodes: drain, remove with placements, remove empty node
     s, b = c.req("DELETE", "/v1/admin/nodes/w1")
     check("nodes-remove-with-placements-409", s == 409 and is_error(b, "NODE_HAS_PLACEMENTS"), (s, b))
