@@ -33,7 +33,8 @@ PROVE_TESTS = test/t/*.pl
 PROVE_FLAGS = -I ./test/perl
 
 EXTRA_CLEAN = test/unit/test_distance test/fuzz/fuzz_vector_text \
-	test/fuzz/fuzz_vector_recv bench/vdata bench/bench_kernels bench/ann_client bench/coord_client \
+	test/fuzz/fuzz_vector_recv test/fuzz/fuzz_jwt bench/vdata bench/bench_kernels bench/ann_client \
+	bench/coord_client \
 	results regression.diffs regression.out
 
 PG_CONFIG ?= pg_config
@@ -76,6 +77,11 @@ test/fuzz/fuzz_vector_text: test/fuzz/fuzz_vector_text.c src/vector_parse.c src/
 test/fuzz/fuzz_vector_recv: test/fuzz/fuzz_vector_recv.c src/vector_parse.c src/vector_parse.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_vector_recv.c src/vector_parse.c -lm
 
+# Token verification of the coordinator (coordinator/jwt.c, libjwt, OpenSSL).
+test/fuzz/fuzz_jwt: test/fuzz/fuzz_jwt.c coordinator/jwt.c coordinator/jwt.h
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icoordinator -o $@ test/fuzz/fuzz_jwt.c coordinator/jwt.c \
+		$$(pkg-config --libs libjwt jansson libcrypto)
+
 bench/vdata: bench/vdata.c $(KERNEL_SRC) src/distance.h
 	$(TOOL_CC) $(TOOL_CFLAGS) -O3 -o $@ bench/vdata.c $(KERNEL_SRC) -lz -lm -lpthread
 
@@ -91,7 +97,7 @@ bench/coord_client: bench/coord_client.c
 		-L$(shell $(PG_CONFIG) --libdir) -lpq
 
 UNIT_TESTS = test/unit/test_distance test/unit/test_parse
-FUZZERS = test/fuzz/fuzz_vector_text test/fuzz/fuzz_vector_recv
+FUZZERS = test/fuzz/fuzz_vector_text test/fuzz/fuzz_vector_recv test/fuzz/fuzz_jwt
 # tools whose sources exist (bench/ grows in its own branch)
 TOOLS = $(filter $(patsubst %.c,%,$(wildcard bench/*.c)),bench/vdata bench/bench_kernels bench/ann_client bench/coord_client)
 
