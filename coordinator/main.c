@@ -62,7 +62,10 @@ apply_flags(char *err, size_t errlen)
 	return true;
 }
 
-/* NOTIFY vectron_map: another coordinator changed the map. */
+/*
+ * NOTIFY vectron_map: another coordinator changed the map.  The payload is
+ * the new version; an empty one (the listener just connected) forces a check.
+ */
 static void
 on_map_notify(const char *channel, const char *payload)
 {

@@ -470,8 +470,14 @@ conn_connect_failed(PgConn *c, const char *why)
 static void
 listen_done(PgJob *job, void *arg)
 {
+	PgPool *p = arg;
+
 	if (!job->ok)
 		log_warning("%s: LISTEN failed: %s", job->node, job->errmsg);
+	else if (p->notify_cb)
+		/* notifications sent while we were not listening are lost: an empty
+		 * payload tells the owner to re-check whatever it listens for */
+		p->notify_cb(p->listen_sql + strlen("LISTEN "), "");
 	pgjob_free(job);
 }
 
@@ -511,7 +517,7 @@ conn_poll_cb(evutil_socket_t fd, short what, void *arg)
 		c->rev = event_new(wc_base, PQsocket(c->pg), EV_READ | EV_PERSIST, conn_read_cb, c);
 		event_add(c->rev, NULL);
 		if (c->pool->listen_sql) {
-			PgJob *lj = pgjob_new(listen_done, NULL);
+			PgJob *lj = pgjob_new(listen_done, c->pool);
 
 			pgjob_add0(lj, c->pool->listen_sql);
 			pgjob_submit(c->pool, lj);

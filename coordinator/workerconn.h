@@ -69,6 +69,11 @@ PgPool *workerconn_pool_dsn(const char *name, const char *dsn);
  * A one-connection pool that LISTENs on channel (a fixed identifier) and
  * calls cb for each notification; it LISTENs again after reconnecting.
  */
+/*
+ * Called for each NOTIFY on a listener pool's channel, and once with an
+ * empty payload each time the listener (re)connects and its LISTEN
+ * succeeds, since notifications sent while it was not listening are lost.
+ */
 typedef void (*PgNotifyCallback)(const char *channel, const char *payload);
 PgPool *workerconn_listener(const char *name, const char *dsn, const char *channel,
 							PgNotifyCallback cb);

@@ -16,7 +16,8 @@ VX_PG_CONFIG=${PG_CONFIG:-pg_config}
 
 if [ "$(id -u)" -eq 0 ]; then
   VX_PGUSER_OS=postgres
-  vx_runas() { runuser -u postgres -- "$@"; }
+  # from /, so a caller in a directory postgres cannot read gets no warning
+  vx_runas() { (cd / && runuser -u postgres -- "$@"); }
 else
   VX_PGUSER_OS=$(id -un)
   vx_runas() { "$@"; }
