@@ -16,8 +16,15 @@ VX_PG_CONFIG=${PG_CONFIG:-pg_config}
 
 if [ "$(id -u)" -eq 0 ]; then
   VX_PGUSER_OS=postgres
-  # from /, so a caller in a directory postgres cannot read gets no warning
-  vx_runas() { (cd / && runuser -u postgres -- "$@"); }
+  # from /, when postgres cannot enter the caller's directory (a clone under
+  # /root), so that runuser prints no warning into captured output
+  vx_runas() {
+    if [ -r "$PWD" ] && runuser -u postgres -- test -x "$PWD" 2>/dev/null; then
+      runuser -u postgres -- "$@"
+    else
+      (cd / && runuser -u postgres -- "$@")
+    fi
+  }
 else
   VX_PGUSER_OS=$(id -un)
   vx_runas() { "$@"; }
