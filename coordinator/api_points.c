@@ -17,6 +17,7 @@
 #include "hash.h"
 #include "log.h"
 #include "merge.h"
+#include "obs.h"
 #include "writes.h"
 
 #include <math.h>
@@ -105,6 +106,7 @@ typedef struct UpsertCtx {
 	char version[32];
 	int count;
 	json_t *import_errors;	/* import only */
+	char coll[64];
 } UpsertCtx;
 
 static void
@@ -140,6 +142,8 @@ upsert_done(WriteOp *w, void *arg)
 {
 	UpsertCtx *uc = arg;
 
+	if (w->ok)
+		obs_points_upserted(uc->coll, uc->count);
 	if (!w->ok)
 		respond_write_error(uc->req, w);
 	else if (uc->import_errors)
@@ -157,6 +161,7 @@ upsert_ctx(HttpRequest *req, const SmCollection *c)
 	UpsertCtx *uc = xcalloc(1, sizeof(UpsertCtx));
 
 	uc->req = req;
+	util_strlcpy(uc->coll, c->name, sizeof(uc->coll));
 	uc->nshards = c->nshards;
 	uc->rows = xcalloc(c->nshards, sizeof(json_t *));
 	uc->touched = xcalloc(c->nshards, sizeof(bool));
@@ -841,6 +846,15 @@ search_one_done(Fanout *f, void *arg)
 
 	free(sa);
 	sp->f = NULL;
+	/* per-shard timings for the slow log */
+	if (!sc->req->shard_timing)
+		sc->req->shard_timing = json_array();
+	for (int s = 0; s < f->nshards; s++)
+		json_array_append_new(sc->req->shard_timing,
+							  json_pack("{s:s,s:s,s:f,s:i,s:b}", "shard",
+										f->shards[s].shard->table, "node", f->shards[s].node,
+										"ms", f->shards[s].ms, "attempts",
+										f->shards[s].attempts, "ok", f->shards[s].ok));
 	for (int s = 0; s < f->nshards; s++) {
 		PGresult *r = f->shards[s].res;
 
@@ -902,6 +916,9 @@ search_one_done(Fanout *f, void *arg)
 			json_array_append_new(res, o);
 		}
 		sp->answer = json_pack("{s:O,s:b}", "results", res, "partial", f->nfailed > 0);
+		obs_search(f->coll->name, nout);
+		if (f->nfailed)
+			obs_partial_result();
 		if (f->nfailed)
 			json_object_set(sp->answer, "missing_shards", missing);
 	}
@@ -1035,13 +1052,18 @@ api_search(HttpRequest *req, const char *name, bool batch)
 		snprintf(ef, sizeof(ef), "%d", sp->ef);
 		params_add(&pre, ef);
 		params_add(&pre, timeout);
+		params_add_owned(&pre, xasprintf("vectron %s", req->id));
+		/* application_name carries the request id into pg_stat_activity and
+		 * the worker's log (%a), to trace a slow worker query back */
 		sp->f = fanout_start(m, c, NULL,
 							 sp->has_filter
 								 ? "SELECT set_config('hnsw.ef_search', $1, true), "
 								   "set_config('statement_timeout', $2, true), "
+								   "set_config('application_name', $3, true), "
 								   "set_config('hnsw.iterative_scan', 'relaxed_order', true)"
 								 : "SELECT set_config('hnsw.ef_search', $1, true), "
-								   "set_config('statement_timeout', $2, true)",
+								   "set_config('statement_timeout', $2, true), "
+								   "set_config('application_name', $3, true)",
 							 &pre, search_build, sa, search_one_done, sa);
 		params_free(&pre);
 	}

@@ -121,6 +121,23 @@ static const char *const migrations[] = {
 	"  PERFORM vectron_meta.bump();\n"
 	"  RETURN 'ok';\n"
 	"END $$;\n",
+	/* 2 (operations, issue 6): each coordinator's recent figures */
+	"CREATE TABLE vectron_meta.coordinator_stats (\n"
+	"  coordinator text PRIMARY KEY,\n"
+	"  coordinator_id int NOT NULL,\n"
+	"  version text NOT NULL,\n"
+	"  started_at timestamptz NOT NULL,\n"
+	"  reported_at timestamptz NOT NULL DEFAULT now(),\n"
+	"  requests_1m bigint NOT NULL,\n"
+	"  errors_1m bigint NOT NULL,\n"
+	"  qps float8 NOT NULL,\n"
+	"  p50_ms float8 NOT NULL,\n"
+	"  p95_ms float8 NOT NULL,\n"
+	"  p99_ms float8 NOT NULL,\n"
+	"  requests_total bigint NOT NULL,\n"
+	"  points_upserted_total bigint NOT NULL,\n"
+	"  searches_total bigint NOT NULL,\n"
+	"  inflight int NOT NULL);\n",
 };
 
 #define N_MIGRATIONS ((int) (sizeof(migrations) / sizeof(migrations[0])))

@@ -77,6 +77,16 @@ void workerconn_listener_keepalive(PgPool *pool);
 
 bool workerconn_pool_up(const PgPool *pool);
 const char *workerconn_pool_name(const PgPool *pool);
+/* Connection counts of every pool (metrics, admin API). */
+typedef struct WorkerconnPoolStats {
+	const char *name;
+	int node_id;		/* -1 for the metadata pools */
+	bool up;
+	int busy, idle, connecting, queued;
+} WorkerconnPoolStats;
+typedef void (*WorkerconnStatsCallback)(const WorkerconnPoolStats *st, void *arg);
+void workerconn_pool_stats(WorkerconnStatsCallback cb, void *arg);
+
 /* Forget pools of nodes that are no longer in the map (closes them). */
 void workerconn_pool_drop(int node_id);
 
