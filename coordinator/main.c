@@ -169,7 +169,8 @@ main(int argc, char **argv)
 		dns = evdns_base_new(base, 0);
 	workerconn_init(base, dns);
 	metadata_init(cf_metadata_dsn, on_map_notify);
-	if (!http_server_start(base, cf_listen_addr, cf_listen_port, api_handle, err, sizeof(err))) {
+	if (!http_server_start(base, cf_listen_addr, cf_listen_port, api_handle, api_headers,
+						   err, sizeof(err))) {
 		log_write(LOG_FATAL, NULL, "%s", err);
 		return 1;
 	}

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <time.h>
 
 void *
@@ -235,4 +236,85 @@ int
 params_add(ParamList *pl, const char *s)
 {
 	return params_add_owned(pl, s ? xstrdup(s) : NULL);
+}
+
+void
+pgarray_append(StrBuf *sb, const char *s)
+{
+	const char *p;
+
+	if (!s) {
+		sb_append(sb, "NULL");
+		return;
+	}
+	sb_append(sb, "\"");
+	for (p = s; *p;) {
+		size_t n = strcspn(p, "\"\\");
+
+		sb_appendn(sb, p, n);
+		p += n;
+		if (*p) {
+			char esc[2] = {'\\', *p};
+
+			sb_appendn(sb, esc, 2);
+			p++;
+		}
+	}
+	sb_append(sb, "\"");
+}
+
+int
+util_format_float4(char *out, double d)
+{
+	static double pow10[100];
+	static bool init;
+	float f = (float) d;
+	double x = f, m;
+	char digits[16], *o = out;
+	long long q;
+	int e, k, nd;
+
+	if (!init) {
+		pow10[0] = 1.0;
+		for (int i = 1; i < 100; i++)
+			pow10[i] = pow10[i - 1] * 10.0;
+		init = true;
+	}
+	if (x == 0) {
+		out[0] = '0';
+		out[1] = '\0';
+		return 1;
+	}
+	if (x < 0) {
+		*o++ = '-';
+		x = -x;
+	}
+	e = (int) floor(log10(x));
+	k = 8 - e;
+	m = k >= 0 ? x * pow10[k] : x / pow10[-k];
+	q = llround(m);
+	if (q >= 1000000000LL) {
+		e++;
+		k--;
+		m = k >= 0 ? x * pow10[k] : x / pow10[-k];
+		q = llround(m);
+	} else if (q < 100000000LL) {
+		e--;
+		k++;
+		m = k >= 0 ? x * pow10[k] : x / pow10[-k];
+		q = llround(m);
+	}
+	nd = snprintf(digits, sizeof(digits), "%lld", q);
+	while (nd > 1 && digits[nd - 1] == '0')
+		nd--;
+	*o++ = digits[0];
+	if (nd > 1) {
+		*o++ = '.';
+		memcpy(o, digits + 1, nd - 1);
+		o += nd - 1;
+	}
+	if (e != 0)
+		o += sprintf(o, "e%d", e);
+	*o = '\0';
+	return (int) (o - out);
 }

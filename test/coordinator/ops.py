@@ -251,10 +251,10 @@ def run(st):
     th = threading.Thread(target=slow_search)
     th.start()
     app = wait_for(lambda: psql(st, w["port"], "SELECT application_name FROM pg_stat_activity "
-                                              "WHERE application_name LIKE 'vectron ops-slow-1%'"), 3, 0.05)
+                                              "WHERE application_name LIKE 'vectron-coordinator ops-slow-1%'"), 3, 0.05)
     th.join()
     locker.wait()
-    check("request-id-on-worker", app == "vectron ops-slow-1", app)
+    check("request-id-on-worker", app == "vectron-coordinator ops-slow-1", app)
     s, b, _ = res["r"]
     check("slow-search-answers", s == 200 and len(b["results"]) == 3, (s, b))
     s, b, _ = req(port, "GET", "/v1/admin/slow")

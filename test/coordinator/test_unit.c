@@ -11,6 +11,8 @@
 #include "util.h"
 
 #include <jansson.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -355,9 +357,71 @@ test_names(void)
 	}
 }
 
+static void
+test_pgarray(void)
+{
+	StrBuf sb;
+
+	sb_init(&sb);
+	sb_append(&sb, "{");
+	pgarray_append(&sb, "plain");
+	sb_append(&sb, ",");
+	pgarray_append(&sb, "a\"b\\c,{d}");
+	sb_append(&sb, ",");
+	pgarray_append(&sb, NULL);
+	sb_append(&sb, ",");
+	pgarray_append(&sb, "NULL");
+	sb_append(&sb, ",");
+	pgarray_append(&sb, "");
+	sb_append(&sb, "}");
+	ok(strcmp(sb.data, "{\"plain\",\"a\\\"b\\\\c,{d}\",NULL,\"NULL\",\"\"}") == 0,
+	   "pgarray: quoting and escaping -> %s", sb.data);
+	sb_free(&sb);
+}
+
+static void
+test_float4(void)
+{
+	char buf[32];
+	int bad = 0, n = 0;
+	const double fixed[] = {0.0, 1.0, -1.0, 0.5, 0.1, 1e-7, 3.4028234663852886e38,
+							1.17549435e-38, 1.4e-45, 123456789.0, 999999999.0, 0.999999999,
+							-2.5e-3, 16777217.0, 1e10};
+
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++, n++) {
+		util_format_float4(buf, fixed[i]);
+		if (strtof(buf, NULL) != (float) fixed[i])
+			bad++;
+	}
+	srand(7);
+	for (int i = 0; i < 1000000; i++, n++) {
+		union {
+			uint32_t u;
+			float f;
+		} v;
+
+		v.u = ((uint32_t) rand() << 16) ^ (uint32_t) rand();
+		if (!isfinite(v.f))
+			continue;
+		util_format_float4(buf, v.f);
+		if (strtof(buf, NULL) != v.f) {
+			if (bad < 3)
+				printf("# %.9g printed as %s\n", v.f, buf);
+			bad++;
+		}
+	}
+	ok(bad == 0, "float4: %d values (fixed and random bit patterns) read back exactly", n);
+	util_format_float4(buf, 0.25);
+	ok(strcmp(buf, "2.5e-1") == 0, "float4: 0.25 -> %s", buf);
+	util_format_float4(buf, -3.0);
+	ok(strcmp(buf, "-3") == 0, "float4: -3 -> %s", buf);
+}
+
 int
 main(void)
 {
+	test_pgarray();
+	test_float4();
 	test_hash();
 	test_filter();
 	test_merge();
