@@ -15,6 +15,8 @@
  *                             and connections (stats.c); POST/DELETE on nodes
  *                             stay in api.c.
  *
+ *   POST /v1/admin/shards/{id}/move, GET /v1/admin/moves[/{id}]: shardmove.c.
+ *
  * GET /healthz stays in api.c (process alive).
  */
 #include "api_admin.h"
@@ -25,6 +27,7 @@
 #include "log.h"
 #include "metadata.h"
 #include "obs.h"
+#include "shardmove.h"
 #include "stats.h"
 
 #include <http_parser.h>
@@ -198,7 +201,25 @@ api_admin_route(HttpRequest *req, char **segs, int n)
 		only_get(req, metrics_page);
 		return true;
 	}
-	if (n != 3 || strcmp(segs[0], "v1") != 0 || strcmp(segs[1], "admin") != 0)
+	if (n < 3 || strcmp(segs[0], "v1") != 0 || strcmp(segs[1], "admin") != 0)
+		return false;
+	if (n == 5 && strcmp(segs[2], "shards") == 0 && strcmp(segs[4], "move") == 0) {
+		if (req->method != HTTP_POST)
+			http_respond_error(req, 405, "METHOD_NOT_ALLOWED", "%s is not allowed on %s; use POST",
+							   req->method_name, req->path);
+		else if (api_authorize(req, "admin", NULL))
+			shardmove_handle_move(req, segs[3]);
+		return true;
+	}
+	if ((n == 3 || n == 4) && strcmp(segs[2], "moves") == 0) {
+		if (req->method != HTTP_GET)
+			http_respond_error(req, 405, "METHOD_NOT_ALLOWED", "%s is not allowed on %s; use GET",
+							   req->method_name, req->path);
+		else if (api_authorize(req, "admin", NULL))
+			shardmove_handle_list(req, n == 4 ? segs[3] : NULL);
+		return true;
+	}
+	if (n != 3)
 		return false;
 	if (strcmp(segs[2], "slow") == 0) {
 		if (api_authorize(req, "admin", NULL))

@@ -18,6 +18,7 @@
 #include "metadata.h"
 #include "obs.h"
 #include "shardmap.h"
+#include "shardmove.h"
 #include "stats.h"
 #include "workerconn.h"
 
@@ -97,6 +98,7 @@ sigterm_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("signal %d: draining %d in-flight request(s)", (int) sig, http_inflight());
 	health_stop();
 	stats_stop();
+	shardmove_stop();
 	event_base_once(base, -1, EV_TIMEOUT, drain_timeout_cb, NULL, &tv);
 	http_server_drain(drained);
 }
@@ -182,12 +184,14 @@ main(int argc, char **argv)
 	event_add(sighup, NULL);
 	health_start(base);
 	stats_start(base);
+	shardmove_start(base);
 	log_info("vectron-coordinator %d listening on %s:%d (metadata schema v%d, map version %lld)",
 			 cf_coordinator_id, cf_listen_addr, http_server_port(), metadata_schema_version(),
 			 (long long) shardmap_version());
 	event_base_dispatch(base);
 	health_stop();
 	stats_stop();
+	shardmove_stop();
 	workerconn_shutdown();
 	event_free(sigterm);
 	event_free(sigint);

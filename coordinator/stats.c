@@ -342,7 +342,8 @@ collections_json(Scan *s, long long *points_out, long long *index_bytes_out)
 			else
 				points += count;
 			json_array_append_new(shards,
-								  json_pack("{s:i,s:s,s:o,s:o}", "index", shard->index, "table",
+								  json_pack("{s:I,s:i,s:s,s:o,s:o}", "id", (json_int_t) shard->id,
+											"index", shard->index, "table",
 											shard->table, "count",
 											count < 0 ? json_null() : json_integer(count),
 											"placements", pls));

@@ -178,6 +178,12 @@ workerconn_pool_name(const PgPool *pool)
 }
 
 void
+workerconn_pool_set_max(PgPool *pool, int max_conns)
+{
+	pool->max_conns = max_conns;
+}
+
+void
 workerconn_pool_stats(WorkerconnStatsCallback cb, void *arg)
 {
 	for (PgPool *p = wc_pools; p; p = p->next) {

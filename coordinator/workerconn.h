@@ -77,6 +77,9 @@ void workerconn_listener_keepalive(PgPool *pool);
 
 bool workerconn_pool_up(const PgPool *pool);
 const char *workerconn_pool_name(const PgPool *pool);
+/* Cap a pool's connections (1: every job runs on the same session). */
+void workerconn_pool_set_max(PgPool *pool, int max_conns);
+
 /* Connection counts of every pool (metrics, admin API). */
 typedef struct WorkerconnPoolStats {
 	const char *name;

@@ -1,0 +1,22 @@
+/*
+ * shardmove.h: moving a shard placement to another node while reads and
+ * writes go on, with PostgreSQL logical replication (see shardmove.c), and
+ * finishing or rolling back moves that a stopped coordinator left running.
+ */
+#ifndef VX_SHARDMOVE_H
+#define VX_SHARDMOVE_H
+
+#include "http.h"
+
+#include <event2/event.h>
+
+/* Start the timer that adopts interrupted moves (after metadata_init). */
+void shardmove_start(struct event_base *base);
+void shardmove_stop(void);
+
+/* POST /v1/admin/shards/{id}/move {"from","to"}: 202 with the move id. */
+void shardmove_handle_move(HttpRequest *req, const char *shard_id);
+/* GET /v1/admin/moves and /v1/admin/moves/{id}. */
+void shardmove_handle_list(HttpRequest *req, const char *move_id);
+
+#endif
