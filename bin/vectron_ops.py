@@ -1,6 +1,7 @@
 """vectron_ops: the operations commands of the `vectron` CLI (issue 6).
 
-  vectron admin stats | collections | nodes | slow   readable tables
+  vectron admin stats | collections | nodes | slow | moves   readable tables
+  vectron shard move SHARD_ID --from NODE --to NODE [--no-wait]
   vectron backup (--collection C | --all) --out DIR
   vectron restore --in DIR [--collection C] [--as NEW] [--shards N] [--rf N]
 
@@ -43,8 +44,16 @@ def register(sub):
     ad.add_parser("collections")
     ad.add_parser("nodes")
     ad.add_parser("slow")
+    ad.add_parser("moves")
     for p in ad.choices.values():
         p.add_argument("--json", action="store_true", help="print the raw JSON")
+
+    sh = sub.add_parser("shard", help="shard placements").add_subparsers(dest="sub", required=True)
+    mv = sh.add_parser("move", help="move a shard placement to another node")
+    mv.add_argument("shard_id", type=int)
+    mv.add_argument("--from", dest="from_node", required=True)
+    mv.add_argument("--to", dest="to_node", required=True)
+    mv.add_argument("--no-wait", action="store_true", help="return once the move has started")
 
     bk = sub.add_parser("backup", help="back up collections to a directory")
     g = bk.add_mutually_exclusive_group(required=True)
@@ -64,6 +73,8 @@ def run(a, cli):
     """Handle the command if it is ours; True when handled."""
     if a.cmd == "admin":
         admin(a, cli)
+    elif a.cmd == "shard":
+        shard_move(a, cli)
     elif a.cmd == "backup":
         backup(a, cli)
     elif a.cmd == "restore":
@@ -104,7 +115,7 @@ def get_ok(cli, path):
 
 def admin(a, cli):
     path = {"stats": "/v1/admin/stats", "collections": "/v1/admin/collections",
-            "nodes": "/v1/admin/nodes", "slow": "/v1/admin/slow"}[a.sub]
+            "nodes": "/v1/admin/nodes", "slow": "/v1/admin/slow", "moves": "/v1/admin/moves"}[a.sub]
     b = get_ok(cli, path)
     if a.json:
         print(json.dumps(b, indent=2))
@@ -145,6 +156,11 @@ def admin(a, cli):
                 for n in b["nodes"]]
         print(table(rows, ["name", "address", "state", "health", "postgres", "vectron",
                            "shards", "disk", "conns", "error"]))
+    elif a.sub == "moves":
+        print(table([[m["id"], m["shard_id"], m["table"], m["from"], m["to"], m["state"], m["step"],
+                      m["rows_copied"], m["started_at"], m["error"] or ""] for m in b["moves"]],
+                    ["move", "shard", "table", "from", "to", "state", "step", "rows", "started",
+                     "error"]))
     else:
         print("threshold: %s ms" % b["threshold_ms"])
         rows = []
@@ -154,6 +170,31 @@ def admin(a, cli):
                          r["latency_ms"], ("%s@%s %.1f ms" % (worst["shard"], worst["node"], worst["ms"]))
                          if worst else ""])
         print(table(rows, ["time", "request id", "method", "path", "status", "ms", "slowest shard"]))
+
+
+def shard_move(a, cli):
+    s, b = cli.call("POST", "/v1/admin/shards/%d/move" % a.shard_id,
+                    {"from": a.from_node, "to": a.to_node})
+    if s != 202:
+        cli.die("move: %s" % json.dumps(b))
+    mid = b["move_id"]
+    print("move %d: shard %d %s -> %s started" % (mid, a.shard_id, a.from_node, a.to_node))
+    if a.no_wait:
+        return
+    last = None
+    while True:
+        m = get_ok(cli, "/v1/admin/moves/%d" % mid)
+        if m["step"] != last:
+            print("  %s%s" % (m["step"], (" (%s rows copied)" % m["rows_copied"])
+                              if m["rows_copied"] is not None and m["step"] == "index" else ""),
+                  file=sys.stderr)
+            last = m["step"]
+        if m["state"] != "running":
+            break
+        time.sleep(0.2)
+    if m["state"] != "done":
+        cli.die("move %d %s: %s" % (mid, m["state"], m["error"]))
+    print("move %d done" % mid)
 
 
 # ---------------------------------------------------------------- psql

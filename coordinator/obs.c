@@ -243,7 +243,12 @@ obs_route(const char *path, char *buf, size_t buflen)
 				return "/v1/admin/nodes/{name}/drain";
 			return "other";
 		}
-		if (n == 3 && (SEG(2, "slow") || SEG(2, "stats") || SEG(2, "collections"))) {
+		if (n == 5 && SEG(2, "shards") && SEG(4, "move"))
+			return "/v1/admin/shards/{id}/move";
+		if (n == 4 && SEG(2, "moves"))
+			return "/v1/admin/moves/{id}";
+		if (n == 3 && (SEG(2, "slow") || SEG(2, "stats") || SEG(2, "collections") ||
+					   SEG(2, "moves"))) {
 			snprintf(buf, buflen, "/v1/admin/%.*s", (int) lens[2], segs[2]);
 			return buf;
 		}

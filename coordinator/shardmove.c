@@ -60,6 +60,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MV_POLL_MS 50
@@ -111,6 +112,7 @@ static Move *moves;
 static struct event *adopt_ev;
 static struct event_base *mv_base;
 static char mv_owner[320];
+static char mv_boot[40];	/* when this process started (UTC) */
 
 static void mv_rollback(Move *mv, const char *why);
 static void mv_step_target_table(Move *mv);
@@ -832,11 +834,17 @@ mv_step_switch(Move *mv)
 }
 
 static void
+mv_record_drain(Move *mv)
+{
+	mv_record(mv, "drain", mv_step_drain);
+}
+
+static void
 mv_step_grace(Move *mv)
 {
 	int ms = 2 * cf_map_poll_ms;
 
-	mv_later(mv, ms < 500 ? 500 : ms, mv_step_drain);
+	mv_later(mv, ms < 500 ? 500 : ms, mv_record_drain);
 }
 
 static void
@@ -1097,12 +1105,15 @@ adopt_tick(evutil_socket_t fd, short what, void *arg)
 	params_init(&p);
 	params_add(&p, mv_owner);
 	params_add_owned(&p, sb_steal(&ids));
+	params_add(&p, mv_boot);
 	job->timeout_ms = 10000;
-	/* ours and not running here (we restarted), or anyone's gone quiet */
+	/* ours from before this process started, or anyone's gone quiet (a move
+	 * being begun here is not in `moves` yet, but was updated after boot) */
 	pgjob_add(job,
 			  "UPDATE vectron_meta.shard_move SET owner = $1, updated_at = now()\n"
 			  "WHERE state = 'running' AND id <> ALL($2::bigint[])\n"
-			  "  AND (owner = $1 OR updated_at < now() - interval '60 seconds')\n"
+			  "  AND ((owner = $1 AND updated_at < $3::timestamptz)\n"
+			  "       OR updated_at < now() - interval '60 seconds')\n"
 			  "RETURNING id, shard_id, table_name, from_node, to_node, switched, sub_oid, step,\n"
 			  "  coalesce(error, '')",
 			  &p);
@@ -1122,6 +1133,15 @@ adopt_arm(int ms)
 void
 shardmove_start(struct event_base *base)
 {
+	uint64_t us = util_wall_us();
+	time_t now = (time_t) (us / 1000000);
+	struct tm tm;
+	char sec[32];
+
+	/* milliseconds: a crash and a restart can fall in one second */
+	gmtime_r(&now, &tm);
+	strftime(sec, sizeof(sec), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(mv_boot, sizeof(mv_boot), "%s.%03dZ", sec, (int) (us / 1000 % 1000));
 	mv_base = base;
 	adopt_ev = evtimer_new(base, adopt_tick, NULL);
 	adopt_arm(300);

@@ -395,7 +395,195 @@ def run(st):
     # restoring onto an existing name fails with the API's 409
     r = cli(st, "restore", "--in", bdir, "--collection", "one")
     check("restore-existing-name-fails", r.returncode != 0 and "COLLECTION_EXISTS" in r.stderr, r.stderr)
+    test_moves(st)
     print("   %d passed, %d failed" % (passed, failed))
+
+
+def worker_state(st):
+    """Per worker: replication slots, publications, subscriptions, shard tables."""
+    out = {}
+    for w in st["workers"]:
+        out[w["name"]] = {
+            "slots": psql(st, w["port"], "SELECT count(*) FROM pg_replication_slots"),
+            "pubs": psql(st, w["port"], "SELECT count(*) FROM pg_publication"),
+            "subs": psql(st, w["port"], "SELECT count(*) FROM pg_subscription"),
+            "tables": set(psql(st, w["port"], "SELECT relname FROM pg_class WHERE relkind = 'r' AND "
+                                              "relnamespace = 'vectron_shards'::regnamespace").split()),
+        }
+    return out
+
+
+def replication_clean(ws):
+    return all(v["slots"] == "0" and v["pubs"] == "0" and v["subs"] == "0"
+               and not any(t.startswith("vx_move_") for t in v["tables"]) for v in ws.values())
+
+
+def shard_of(port, coll, index):
+    s, b, _ = req(port, "GET", "/v1/admin/collections")
+    for c in b["collections"]:
+        if c["name"] == coll:
+            for sh in c["shard_detail"]:
+                if sh["index"] == index:
+                    return sh
+    return None
+
+
+def wait_move(port, mid, timeout=60):
+    def done():
+        s, b, _ = req(port, "GET", "/v1/admin/moves/%d" % mid)
+        return b if s == 200 and b["state"] != "running" else None
+    return wait_for(done, timeout, 0.1)
+
+
+def test_moves(st):
+    port = st["coordinator_port"]
+    names = [w["name"] for w in st["workers"]]
+    s, b, _ = req(port, "POST", "/v1/collections", {"name": "mv", "dimension": 8, "shards": 2,
+                                                    "replication_factor": 1})
+    check("move-create", s == 201, (s, b))
+    rnd = random.Random(7)
+    pre = [{"id": "m%d" % i, "vector": [rnd.uniform(-1, 1) for _ in range(8)], "payload": {"seq": 0}}
+           for i in range(4000)]
+    for k in range(0, len(pre), 1000):
+        req(port, "PUT", "/v1/collections/mv/points", {"points": pre[k:k + 1000]})
+    acked = {p["id"]: 0 for p in pre}
+    ever = set(acked)
+    stats = {"write_fail": 0, "writes": 0, "search_fail": 0, "searches": 0, "errors": []}
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def writer(parity):
+        wr = random.Random(parity)
+        seq = 0
+        while not stop.is_set():
+            seq += 1
+            ids = sorted({"m%d" % (2 * wr.randrange(3000) + parity) for _ in range(20)})
+            pts = [{"id": i, "vector": [wr.uniform(-1, 1) for _ in range(8)], "payload": {"seq": seq}} for i in ids]
+            with lock:
+                ever.update(ids)
+            try:
+                s, b, _ = req(port, "PUT", "/v1/collections/mv/points", {"points": pts})
+            except Exception as e:
+                s, b = None, str(e)
+            with lock:
+                stats["writes"] += 1
+                if s == 200:
+                    for i in ids:
+                        acked[i] = seq
+                else:
+                    stats["write_fail"] += 1
+                    stats["errors"].append((s, b))
+
+    def searcher():
+        sr = random.Random(3)
+        while not stop.is_set():
+            try:
+                s, b, _ = req(port, "POST", "/v1/collections/mv/search",
+                              {"vector": [sr.uniform(-1, 1) for _ in range(8)], "k": 10})
+            except Exception as e:
+                s, b = None, str(e)
+            with lock:
+                stats["searches"] += 1
+                if s != 200 or len(b["results"]) != 10 or b["partial"]:
+                    stats["search_fail"] += 1
+                    stats["errors"].append((s, b))
+
+    sh = shard_of(port, "mv", 0)
+    src = sh["placements"][0]["node"]
+    dst = [n for n in names if n not in [p["node"] for p in sh["placements"]]][0]
+    threads = [threading.Thread(target=writer, args=(0,)), threading.Thread(target=writer, args=(1,)),
+               threading.Thread(target=searcher)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    t0 = time.time()
+    s, b, _ = req(port, "POST", "/v1/admin/shards/%d/move" % sh["id"], {"from": src, "to": dst})
+    ok = check("move-started-202", s == 202 and b["state"] == "running", (s, b))
+    m = wait_move(port, b["move_id"]) if ok else None
+    took = time.time() - t0
+    time.sleep(0.5)
+    stop.set()
+    for t in threads:
+        t.join()
+    print("   move of %d rows under load: %.2fs; %d writes, %d searches during the run"
+          % ((m or {}).get("rows_copied") or 0, took, stats["writes"], stats["searches"]))
+    check("move-done", m and m["state"] == "done" and m["switched"], m)
+    sh2 = shard_of(port, "mv", 0)
+    check("move-map-switched", sh2 and [p["node"] for p in sh2["placements"]] == [dst]
+          and sh2["placements"][0]["state"] == "active", sh2)
+    check("move-no-failed-writes", stats["write_fail"] == 0 and stats["writes"] > 20, stats["errors"][:3])
+    check("move-searches-never-failed", stats["search_fail"] == 0 and stats["searches"] > 20,
+          stats["errors"][:3])
+    # every acknowledged write is there, with its last acknowledged value, once
+    ids = sorted(ever)
+    got = {}
+    dup = False
+    for k in range(0, len(ids), 1000):
+        s, b, _ = req(port, "POST", "/v1/collections/mv/points/get", {"ids": ids[k:k + 1000], "with_payload": True})
+        for p in b["points"]:
+            dup = dup or p["id"] in got
+            got[p["id"]] = p["payload"]["seq"]
+    lost = [i for i, q in acked.items() if got.get(i) != q]
+    check("move-no-lost-writes", not lost, lost[:10])
+    s, b, _ = req(port, "GET", "/v1/admin/collections")
+    mvc = [c for c in b["collections"] if c["name"] == "mv"][0]
+    check("move-no-duplicates", not dup and mvc["points"] == len(acked) == len(got), (dup, mvc["points"], len(acked), len(got)))
+    ws = wait_for(lambda: (lambda w: w if replication_clean(w) and sh["table"] not in w[src]["tables"] else None)(worker_state(st)), 15)
+    check("move-cleaned-up", ws and sh["table"] in ws[dst]["tables"], worker_state(st))
+    s, text, _ = req(port, "GET", "/metrics", raw=True)
+    check("move-metrics-route", 'route="/v1/admin/shards/{id}/move",status="202"' in text)
+    r = cli(st, "admin", "moves")
+    check("cli-admin-moves", r.returncode == 0 and "done" in r.stdout and src in r.stdout, r.stdout + r.stderr)
+
+    # bad requests
+    s, b, _ = req(port, "POST", "/v1/admin/shards/999999/move", {"from": src, "to": dst})
+    check("move-unknown-shard-404", s == 404 and b["error"]["code"] == "SHARD_NOT_FOUND", (s, b))
+    s, b, _ = req(port, "POST", "/v1/admin/shards/%d/move" % sh["id"], {"from": src, "to": dst})
+    check("move-no-placement-409", s == 409 and b["error"]["code"] == "NO_ACTIVE_PLACEMENT", (s, b))
+    s, b, _ = req(port, "POST", "/v1/admin/shards/%d/move" % sh["id"], {"from": dst, "to": dst})
+    check("move-same-node-400", s == 400 and b["error"]["code"] == "INVALID_ARGUMENT", (s, b))
+    s, b, _ = req(port, "GET", "/v1/admin/moves/424242")
+    check("move-get-unknown-404", s == 404 and b["error"]["code"] == "MOVE_NOT_FOUND", (s, b))
+
+    # a coordinator that dies during a move: before the switch the move is
+    # rolled back at the next start, after it the move is finished
+    steps = ["sync", "drain"]
+    if os.environ.get("VX_CHECK_FULL") == "1":
+        steps = ["target_table", "publication", "subscription", "sync", "index", "fence", "switch",
+                 "grace", "drain", "cleanup"]
+    count0 = mvc["points"]
+    for step in steps:
+        sh = shard_of(port, "mv", 1)
+        src = sh["placements"][0]["node"]
+        dst = [n for n in names if n != src][0]
+        env = dict(os.environ, VECTRON_TEST_MOVE_CRASH_AT=step)
+        subprocess.run([sys.executable, CLI, "cluster", "restart-coordinator", "--dir", CLUSTER],
+                       capture_output=True, env=env)
+        s, b, _ = req(port, "POST", "/v1/admin/shards/%d/move" % sh["id"], {"from": src, "to": dst})
+        mid = b.get("move_id") if s == 202 else None
+        pid = vectron.coordinator_pid(CLUSTER)
+        died = wait_for(lambda: not vectron.pid_alive(pid), 20)
+        subprocess.run([sys.executable, CLI, "cluster", "restart-coordinator", "--dir", CLUSTER],
+                       capture_output=True)
+        m = wait_move(port, mid, 60) if mid else None
+        forward = step in ("grace", "drain", "cleanup")
+        want = dst if forward else src
+        sh2 = shard_of(port, "mv", 1)
+        ws = wait_for(lambda: (lambda w: w if replication_clean(w) else None)(worker_state(st)), 20)
+        s, b, _ = req(port, "GET", "/v1/admin/collections")
+        cnt = [c for c in b["collections"] if c["name"] == "mv"][0]["points"]
+        check("move-crash-at-%s" % step,
+              died and m and m["state"] == ("done" if forward else "rolled_back")
+              and [p["node"] for p in sh2["placements"]] == [want]
+              and sh2["placements"][0]["state"] == "active" and ws is not None
+              and (forward or sh["table"] not in ws[dst]["tables"]) and cnt == count0,
+              (step, died, m, sh2, worker_state(st), cnt, count0))
+    # and a move after all that still works
+    sh = shard_of(port, "mv", 1)
+    src = sh["placements"][0]["node"]
+    dst = [n for n in names if n != src][-1]
+    r = cli(st, "shard", "move", str(sh["id"]), "--from", src, "--to", dst)
+    check("cli-shard-move", r.returncode == 0 and "done" in r.stdout, r.stdout + r.stderr)
 
 
 if __name__ == "__main__":
