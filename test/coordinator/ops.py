@@ -568,7 +568,9 @@ def test_moves(st):
         m = wait_move(port, mid, 60) if mid else None
         forward = step in ("grace", "drain", "cleanup")
         want = dst if forward else src
-        sh2 = shard_of(port, "mv", 1)
+        # the map reload follows the move's end by a moment
+        sh2 = wait_for(lambda: (lambda x: x if x and [p["node"] for p in x["placements"]] == [want] else None)(
+            shard_of(port, "mv", 1)), 10) or shard_of(port, "mv", 1)
         ws = wait_for(lambda: (lambda w: w if replication_clean(w) else None)(worker_state(st)), 20)
         s, b, _ = req(port, "GET", "/v1/admin/collections")
         cnt = [c for c in b["collections"] if c["name"] == "mv"][0]["points"]
