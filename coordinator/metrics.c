@@ -222,6 +222,8 @@ find_series(Metric *m, const char *const *values, bool create)
 	Series *s;
 	int i, j;
 
+	if (m->nlabels > 0 && values == NULL)
+		return NULL;			/* a labelled family needs its values */
 	for (i = 0; i < m->nseries; i++) {
 		for (j = 0; j < m->nlabels; j++)
 			if (strcmp(m->series[i].values[j], values[j] ? values[j] : "") != 0)

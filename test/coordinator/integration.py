@@ -249,6 +249,34 @@ def run_tests(c, st):
     s, b = c.req("GET", "/healthz")
     check("server-still-serving", s == 200)
 
+    # ---- SIGHUP reloads reloadable settings; a bad file keeps the old ones
+    conf = os.path.join(CLUSTER, "coordinator.conf")
+    orig = open(conf).read()
+    pid = vectron.coordinator_pid(CLUSTER)
+    s0, _ = c.req("POST", "/v1/collections", {"name": "hup", "dimension": 2})
+    pts = [{"id": i, "vector": [i, i]} for i in range(6)]
+    with open(conf, "a") as f:
+        f.write("max_batch_points = 5\n")
+    os.kill(pid, signal.SIGHUP)
+    time.sleep(0.5)
+    s1, b1 = c.req("PUT", "/v1/collections/hup/points", {"points": pts})
+    with open(conf, "a") as f:
+        f.write("max_batch_points = lots\n")
+    os.kill(pid, signal.SIGHUP)
+    time.sleep(0.5)
+    s2, b2 = c.req("PUT", "/v1/collections/hup/points", {"points": pts})
+    with open(conf, "w") as f:
+        f.write(orig)
+    os.kill(pid, signal.SIGHUP)
+    time.sleep(0.5)
+    s3, b3 = c.req("PUT", "/v1/collections/hup/points", {"points": pts})
+    log = open(os.path.join(CLUSTER, "coordinator.log")).read()
+    check("sighup-reload-applies", s0 == 201 and s1 == 400 and "at most 5" in b1["error"]["message"], (s1, b1))
+    check("sighup-bad-file-keeps-old", s2 == 400 and "reload failed, keeping the old settings" in log
+          and "coordinator.conf:" in log.split("reload failed")[-1], (s2, b2))
+    check("sighup-restore", s3 == 200 and b3 == {"upserted": 6}, (s3, b3))
+    c.req("DELETE", "/v1/collections/hup")
+
     # ---- collection validation
     bad = [
         ({"name": "Bad", "dimension": 3}, "name"),
@@ -523,14 +551,12 @@ def run_tests(c, st):
 
     # ---- a client that hangs up cancels its worker query
     s, b = c.req("GET", "/v1/collections/s1r1")
+    check("collection-get-id-and-tables", isinstance(b.get("id"), int) and
+          all(sp["table"].startswith("c%d_s" % b["id"]) for sp in b["shard_placements"]), b)
     node = b["shard_placements"][0]["placements"][0]["node"]
     wport = [w["port"] for w in st["workers"] if w["name"] == node][0]
-    tables = psql(wport, "SELECT tablename FROM pg_tables WHERE schemaname = 'vectron_shards'").split()
-    cid = None
-    s, b = c.req("GET", "/v1/collections")
-    # find the s1r1 table: the one on that node whose count matches
-    t1 = [t for t in tables if psql(wport, "SELECT count(*) FROM vectron_shards.%s WHERE NOT deleted" % t) == str(len(data["s1r1"]) + 300)]
-    check("find-s1r1-table", len(t1) == 1, (tables, t1))
+    t1 = [b_sp["table"] for b_sp in c.req("GET", "/v1/collections/s1r1")[1]["shard_placements"]]
+    check("find-s1r1-table", len(t1) == 1 and t1[0] in shard_tables(wport), t1)
     if t1:
         locker = vectron.runas([os.path.join(st["pgbin"], "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(wport),
                                 "-U", "postgres", "-d", "postgres"], input=None, capture_output=False) if False else None
@@ -629,10 +655,11 @@ def run_tests(c, st):
     # ---- SIGTERM drains: a request in flight still gets its answer, then exit 0
     pid = vectron.coordinator_pid(CLUSTER)
     s, b = c.req("GET", "/v1/collections/s3r3")
+    mine = {sp["table"] for sp in b["shard_placements"]}
     locks = []
     for w in st["workers"]:
         for t in shard_tables(w["port"]):
-            if t.startswith("c3_"):
+            if t in mine:
                 locks.append(lock_table(w["port"], t))
     result = {}
 
@@ -720,8 +747,8 @@ def fault_worker(c, st, data, mkvec):
     s, b = c.req("GET", "/v1/admin/nodes")
     check("fault-worker-node-down", s == 200 and [n["up"] for n in b["nodes"] if n["name"] == "w2"] == [False], b)
     # a collection deleted while a node is down: its tables there go when it returns
-    w2tables_before = None
     s, b = c.req("GET", "/v1/collections/s8r1")
+    s8_tables = {sp["table"] for sp in b["shard_placements"]}
     s, b = c.req("DELETE", "/v1/collections/s8r1")
     check("delete-with-node-down", s == 200, (s, b))
     # restart: the stale placement is repaired and replicas converge
@@ -752,7 +779,7 @@ def fault_worker(c, st, data, mkvec):
     check("fault-worker-replicas-converge", repaired and same, tables)
     left = []
     for _ in range(60):
-        left = [t for t in shard_tables(w2["port"]) if t.startswith("c4_")]
+        left = [t for t in shard_tables(w2["port"]) if t in s8_tables]
         if not left:
             break
         time.sleep(0.2)
@@ -760,8 +787,9 @@ def fault_worker(c, st, data, mkvec):
 
     # a placement that passes its deadline is dropped and the shard retried
     s, b = c.req("GET", "/v1/collections/s3r3")
+    mine = {sp["table"] for sp in b["shard_placements"]}
     victim = st["workers"][0]
-    locks = [lock_table(victim["port"], t) for t in shard_tables(victim["port"]) if t.startswith("c3_")]
+    locks = [lock_table(victim["port"], t) for t in shard_tables(victim["port"]) if t in mine]
     t0 = time.time()
     oks = 0
     for _ in range(4):

@@ -101,6 +101,8 @@ main(int argc, char **argv)
 	ok(metrics_value(g, NULL) == -2.5 && metrics_value(h, METRICS_LABELS("get")) == 4,
 	   "gauge value and histogram count");
 	ok(metrics_value(c, METRICS_LABELS("404")) == 0, "absent series reads 0");
+	metrics_inc(c, NULL, 1);
+	ok(metrics_value(c, NULL) == 0, "a labelled family ignores updates without label values");
 	text = metrics_render(r);
 	{
 		const char *want =
