@@ -16,6 +16,7 @@
  *                             stay in api.c.
  *
  *   POST /v1/admin/shards/{id}/move, GET /v1/admin/moves[/{id}]: shardmove.c.
+ *   POST /v1/admin/rebalance {"dry_run"}, GET /v1/admin/rebalance: rebalance.c.
  *
  * GET /healthz stays in api.c (process alive).
  */
@@ -27,6 +28,7 @@
 #include "log.h"
 #include "metadata.h"
 #include "obs.h"
+#include "rebalance.h"
 #include "shardmove.h"
 #include "stats.h"
 
@@ -221,6 +223,19 @@ api_admin_route(HttpRequest *req, char **segs, int n)
 	}
 	if (n != 3)
 		return false;
+	if (strcmp(segs[2], "rebalance") == 0) {
+		if (!api_authorize(req, "admin", NULL))
+			;
+		else if (req->method == HTTP_POST)
+			rebalance_handle_post(req);
+		else if (req->method == HTTP_GET)
+			rebalance_handle_get(req);
+		else
+			http_respond_error(req, 405, "METHOD_NOT_ALLOWED",
+							   "%s is not allowed on %s; use GET, POST", req->method_name,
+							   req->path);
+		return true;
+	}
 	if (strcmp(segs[2], "slow") == 0) {
 		if (api_authorize(req, "admin", NULL))
 			only_get(req, slow_page);

@@ -248,7 +248,7 @@ obs_route(const char *path, char *buf, size_t buflen)
 		if (n == 4 && SEG(2, "moves"))
 			return "/v1/admin/moves/{id}";
 		if (n == 3 && (SEG(2, "slow") || SEG(2, "stats") || SEG(2, "collections") ||
-					   SEG(2, "moves"))) {
+					   SEG(2, "moves") || SEG(2, "rebalance"))) {
 			snprintf(buf, buflen, "/v1/admin/%.*s", (int) lens[2], segs[2]);
 			return buf;
 		}

@@ -93,6 +93,7 @@ struct Move {
 	bool switched;
 	int64_t sub_oid;
 	bool rolling_back;
+	bool ended;			/* move_end recorded */
 	char *error;
 	int polls;
 	int64_t token;
@@ -100,6 +101,8 @@ struct Move {
 	int fence_pool_id;
 	struct event *timer;
 	MvStep after_timer;
+	ShardMoveDone done;		/* rebalance: told when the move ends here */
+	void *done_arg;
 	Move *next;
 };
 
@@ -169,6 +172,13 @@ static void
 mv_free(Move *mv)
 {
 	Move **pp;
+
+	if (mv->done) {
+		/* ended here (done or rolled back), or left to the adopt timer */
+		mv->done(mv->done_arg, mv->id, mv->ended && mv->switched,
+				 mv->error ? mv->error : (mv->ended ? NULL : "left to the adopt timer"));
+		mv->done = NULL;
+	}
 
 	for (pp = &moves; *pp; pp = &(*pp)->next)
 		if (*pp == mv) {
@@ -914,6 +924,7 @@ after_move_end(Move *mv, PgJob *job)
 		mv_free(mv);
 		return;
 	}
+	mv->ended = true;
 	log_info("move %lld (%s %s -> %s): %s%s%s", (long long) mv->id, mv->table, mv->from.name,
 			 mv->to.name, mv->switched ? "done" : "rolled back", mv->error ? ": " : "",
 			 mv->error ? mv->error : "");
@@ -1159,7 +1170,9 @@ shardmove_stop(void)
 /* ---- REST ---- */
 
 typedef struct MoveReq {
-	HttpRequest *req;
+	ShardMoveStarted started;
+	ShardMoveDone done;
+	void *arg;
 	int64_t move_id;
 	int64_t shard_id;
 	int from_id, to_id;
@@ -1174,10 +1187,9 @@ move_started(void *arg, bool ok)
 
 	(void) ok;
 	mv_fill_from_map(mv, mr->from_id, mr->to_id);
-	http_respond_json(mr->req, 202,
-					  json_pack("{s:I,s:I,s:s,s:s,s:s,s:s}", "move_id", (json_int_t) mr->move_id,
-								"shard_id", (json_int_t) mr->shard_id, "from", mv->from.name,
-								"to", mv->to.name, "state", "running", "step", "begin"));
+	mv->done = mr->done;
+	mv->done_arg = mr->arg;
+	mr->started(mr->arg, 202, NULL, NULL, mv->id, mv->from.name, mv->to.name);
 	free(mr);
 	mv_record(mv, "target_table", mv_step_target_table);
 }
@@ -1204,13 +1216,14 @@ move_begun(PgJob *job, void *arg)
 			if (strcmp(job->sqlstate, map[i].sqlstate) == 0)
 				break;
 		if (i < sizeof(map) / sizeof(map[0]))
-			http_respond_error(mr->req, map[i].status, map[i].code, "%s",
-							   strcmp(map[i].sqlstate, "23505") == 0
-								   ? "another move of this shard is running"
-								   : (job->errmsg ? job->errmsg : ""));
+			mr->started(mr->arg, map[i].status, map[i].code,
+						strcmp(map[i].sqlstate, "23505") == 0
+							? "another move of this shard is running"
+							: (job->errmsg ? job->errmsg : ""),
+						0, NULL, NULL);
 		else
-			api_respond_worker_error(mr->req, 503, "METADATA_UNAVAILABLE", job->errmsg,
-									 job->sqlstate, "metadata");
+			mr->started(mr->arg, 503, "METADATA_UNAVAILABLE",
+						job->errmsg ? job->errmsg : "metadata query failed", 0, NULL, NULL);
 		pgjob_free(job);
 		free(mr);
 		return;
@@ -1228,14 +1241,61 @@ move_begun(PgJob *job, void *arg)
 }
 
 void
+shardmove_begin(int64_t shard_id, const char *from, const char *to, ShardMoveStarted started,
+				ShardMoveDone done, void *arg)
+{
+	MoveReq *mr = xcalloc(1, sizeof(MoveReq));
+	PgJob *job;
+	ParamList p;
+	char sid[32];
+
+	mr->started = started;
+	mr->done = done;
+	mr->arg = arg;
+	mr->shard_id = shard_id;
+	snprintf(sid, sizeof(sid), "%lld", (long long) shard_id);
+	snprintf(mv_owner, sizeof(mv_owner), "%d@%s:%d", cf_coordinator_id, cf_listen_addr,
+			 http_server_port());
+	params_init(&p);
+	params_add(&p, sid);
+	params_add(&p, from);
+	params_add(&p, to);
+	params_add(&p, mv_owner);
+	job = pgjob_new(move_begun, mr);
+	job->timeout_ms = 10000;
+	pgjob_add(job, "SELECT vectron_meta.move_begin($1::bigint, $2, $3, $4)", &p);
+	params_free(&p);
+	params_init(&p);
+	params_add(&p, sid);
+	pgjob_add(job,
+			  "SELECT id, from_node, to_node, table_name FROM vectron_meta.shard_move\n"
+			  "WHERE shard_id = $1::bigint AND state = 'running'",
+			  &p);
+	params_free(&p);
+	pgjob_submit(metadata_pool(), job);
+}
+
+static void
+http_move_started(void *arg, int status, const char *code, const char *msg, int64_t move_id,
+				  const char *from, const char *to)
+{
+	HttpRequest *req = arg;
+
+	if (status != 202) {
+		http_respond_error(req, status, code, "%s", msg ? msg : "");
+		return;
+	}
+	http_respond_json(req, 202,
+					  json_pack("{s:I,s:s,s:s,s:s,s:s}", "move_id", (json_int_t) move_id, "from",
+								from, "to", to, "state", "running", "step", "begin"));
+}
+
+void
 shardmove_handle_move(HttpRequest *req, const char *shard_id)
 {
 	json_t *b, *from, *to;
 	char *end;
 	long long sid = strtoll(shard_id, &end, 10);
-	MoveReq *mr;
-	PgJob *job;
-	ParamList p;
 
 	if (*end || sid <= 0) {
 		http_respond_error(req, 400, "INVALID_ARGUMENT", "shard id must be a positive integer");
@@ -1257,29 +1317,9 @@ shardmove_handle_move(HttpRequest *req, const char *shard_id)
 		http_respond_error(req, 400, "INVALID_ARGUMENT", "from and to must differ");
 		return;
 	}
-	mr = xcalloc(1, sizeof(MoveReq));
-	mr->req = req;
-	mr->shard_id = sid;
-	snprintf(mv_owner, sizeof(mv_owner), "%d@%s:%d", cf_coordinator_id, cf_listen_addr,
-			 http_server_port());
-	params_init(&p);
-	params_add(&p, shard_id);
-	params_add(&p, json_string_value(from));
-	params_add(&p, json_string_value(to));
-	params_add(&p, mv_owner);
+	shardmove_begin(sid, json_string_value(from), json_string_value(to), http_move_started, NULL,
+					req);
 	json_decref(b);
-	job = pgjob_new(move_begun, mr);
-	job->timeout_ms = 10000;
-	pgjob_add(job, "SELECT vectron_meta.move_begin($1::bigint, $2, $3, $4)", &p);
-	params_free(&p);
-	params_init(&p);
-	params_add(&p, shard_id);
-	pgjob_add(job,
-			  "SELECT id, from_node, to_node, table_name FROM vectron_meta.shard_move\n"
-			  "WHERE shard_id = $1::bigint AND state = 'running'",
-			  &p);
-	params_free(&p);
-	pgjob_submit(metadata_pool(), job);
 }
 
 static void

@@ -14,6 +14,18 @@
 void shardmove_start(struct event_base *base);
 void shardmove_stop(void);
 
+/*
+ * Begin a move.  started runs once: status 202 with the move id and node
+ * names, or an HTTP status, stable code and message.  done (may be NULL)
+ * runs when the move ends in this process: ok when it switched and
+ * finished; error says why not (rolled back, or left to the adopt timer).
+ */
+typedef void (*ShardMoveStarted)(void *arg, int status, const char *code, const char *msg,
+								 int64_t move_id, const char *from, const char *to);
+typedef void (*ShardMoveDone)(void *arg, int64_t move_id, bool ok, const char *error);
+void shardmove_begin(int64_t shard_id, const char *from, const char *to, ShardMoveStarted started,
+					 ShardMoveDone done, void *arg);
+
 /* POST /v1/admin/shards/{id}/move {"from","to"}: 202 with the move id. */
 void shardmove_handle_move(HttpRequest *req, const char *shard_id);
 /* GET /v1/admin/moves and /v1/admin/moves/{id}. */

@@ -158,6 +158,8 @@ struct Scan {
 	ScanDone done;
 	json_t *meta;		/* stats: the coordinator rows */
 	char *meta_err;
+	StatsSizesCallback sizes_cb;	/* stats_placement_sizes */
+	void *sizes_arg;
 };
 
 typedef struct ScanJobArg {
@@ -510,5 +512,34 @@ stats_handle_stats(HttpRequest *req)
 	params_free(&p);
 	s->pending++;
 	pgjob_submit(metadata_pool(), job);
+	scan_go(s);
+}
+
+/* ---- sizes for the rebalance planner ---- */
+
+static void
+sizes_done(Scan *s)
+{
+	StatsPlacementSize *sz = xcalloc(s->ntables ? s->ntables : 1, sizeof(StatsPlacementSize));
+	bool *ok = xcalloc(s->nnodes ? s->nnodes : 1, sizeof(bool));
+
+	for (int i = 0; i < s->ntables; i++)
+		sz[i] = (StatsPlacementSize){s->tables[i].node_id, s->tables[i].table,
+									 s->tables[i].table_bytes + s->tables[i].index_bytes,
+									 s->tables[i].have};
+	for (int i = 0; i < s->nnodes; i++)
+		ok[i] = s->nodes[i].ok;
+	s->sizes_cb(s->sizes_arg, s->map, sz, s->ntables, ok);
+	free(sz);
+	free(ok);
+}
+
+void
+stats_placement_sizes(StatsSizesCallback cb, void *arg)
+{
+	Scan *s = scan_new(NULL, sizes_done);
+
+	s->sizes_cb = cb;
+	s->sizes_arg = arg;
 	scan_go(s);
 }

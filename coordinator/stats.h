@@ -13,6 +13,7 @@
 #define VX_STATS_H
 
 #include "http.h"
+#include "shardmap.h"
 
 #include <event2/event.h>
 
@@ -21,6 +22,22 @@ void stats_start(struct event_base *base);
 void stats_stop(void);
 
 void stats_handle_stats(HttpRequest *req);
+
+/*
+ * Scan the workers for the size (table + indexes) of every placement in
+ * the current map; cb gets the map the scan used (referenced during the
+ * call), the sizes (have = the node answered), and per map node whether it
+ * answered.
+ */
+typedef struct StatsPlacementSize {
+	int node_id;
+	const char *table;
+	long long bytes;
+	bool have;
+} StatsPlacementSize;
+typedef void (*StatsSizesCallback)(void *arg, ShardMap *map, const StatsPlacementSize *sizes,
+								   int n, const bool *node_ok);
+void stats_placement_sizes(StatsSizesCallback cb, void *arg);
 void stats_handle_collections(HttpRequest *req);
 void stats_handle_nodes(HttpRequest *req);
 
