@@ -2,6 +2,7 @@
 
   vectron admin stats | collections | nodes | slow | moves   readable tables
   vectron shard move SHARD_ID --from NODE --to NODE [--no-wait]
+  vectron rebalance [--dry-run] [--wait] | rebalance status
   vectron backup (--collection C | --all) --out DIR
   vectron restore --in DIR [--collection C] [--as NEW] [--shards N] [--rf N]
 
@@ -55,6 +56,11 @@ def register(sub):
     mv.add_argument("--to", dest="to_node", required=True)
     mv.add_argument("--no-wait", action="store_true", help="return once the move has started")
 
+    rb = sub.add_parser("rebalance", help="even out placements across nodes, empty draining nodes")
+    rb.add_argument("action", nargs="?", choices=["run", "status"], default="run")
+    rb.add_argument("--dry-run", action="store_true", help="print the plan only")
+    rb.add_argument("--wait", action="store_true", help="wait for the job and show progress")
+
     bk = sub.add_parser("backup", help="back up collections to a directory")
     g = bk.add_mutually_exclusive_group(required=True)
     g.add_argument("--collection")
@@ -75,6 +81,8 @@ def run(a, cli):
         admin(a, cli)
     elif a.cmd == "shard":
         shard_move(a, cli)
+    elif a.cmd == "rebalance":
+        rebalance(a, cli)
     elif a.cmd == "backup":
         backup(a, cli)
     elif a.cmd == "restore":
@@ -195,6 +203,45 @@ def shard_move(a, cli):
     if m["state"] != "done":
         cli.die("move %d %s: %s" % (mid, m["state"], m["error"]))
     print("move %d done" % mid)
+
+
+def rebalance_table(b):
+    return table([[i + 1, m["shard_id"], m["table"], m["from"], m["to"], human(m["bytes"]), m["state"],
+                   m.get("error", "")] for i, m in enumerate(b["moves"])],
+                 ["#", "shard", "table", "from", "to", "size", "state", "error"])
+
+
+def rebalance(a, cli):
+    if a.action == "status":
+        b = get_ok(cli, "/v1/admin/rebalance")
+        print("rebalance %s: %d/%d moved, %d failed" % (b["state"], b["done"], b["total"], b["failed"]))
+        if b["moves"]:
+            print(rebalance_table(b))
+        return
+    s, b = cli.call("POST", "/v1/admin/rebalance", {"dry_run": bool(a.dry_run)})
+    if s not in (200, 202):
+        cli.die("rebalance: %s" % json.dumps(b))
+    if a.dry_run:
+        print("plan: %d move(s)" % b["total"])
+        if b["moves"]:
+            print(rebalance_table(b))
+        return
+    print("rebalance started: %d move(s)" % b["total"])
+    if not a.wait:
+        return
+    shown = -1
+    while True:
+        b = get_ok(cli, "/v1/admin/rebalance")
+        if b["done"] + b["failed"] != shown:
+            shown = b["done"] + b["failed"]
+            print("  %d/%d" % (shown, b["total"]), file=sys.stderr)
+        if b["state"] not in ("running", "planning"):
+            break
+        time.sleep(0.3)
+    print(rebalance_table(b) if b["moves"] else "nothing to move")
+    print("rebalance %s: %d moved, %d failed" % (b["state"], b["done"], b["failed"]))
+    if b["state"] != "done":
+        sys.exit(1)
 
 
 # ---------------------------------------------------------------- psql

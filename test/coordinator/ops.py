@@ -242,7 +242,10 @@ def run(st):
     if vectron.is_root():
         cmd = ["runuser", "-u", "postgres", "--"] + cmd
     locker = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(0.3)
+    # wait until the lock is really held (psql can be slow to start on a busy machine)
+    wait_for(lambda: psql(st, w["port"], "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                                        "WHERE c.relname = '%s' AND l.mode = 'AccessExclusiveLock' AND l.granted" % table) == "1",
+             10, 0.05)
     res = {}
 
     def slow_search():
@@ -396,6 +399,7 @@ def run(st):
     r = cli(st, "restore", "--in", bdir, "--collection", "one")
     check("restore-existing-name-fails", r.returncode != 0 and "COLLECTION_EXISTS" in r.stderr, r.stderr)
     test_moves(st)
+    test_rebalance(st)
     print("   %d passed, %d failed" % (passed, failed))
 
 
@@ -586,6 +590,129 @@ def test_moves(st):
     dst = [n for n in names if n != src][-1]
     r = cli(st, "shard", "move", str(sh["id"]), "--from", src, "--to", dst)
     check("cli-shard-move", r.returncode == 0 and "done" in r.stdout, r.stdout + r.stderr)
+
+
+class Load:
+    """An upsert stream (one thread, ids of coll) and a search stream, with
+    the last acknowledged value of every id, to check after a data move."""
+
+    def __init__(self, port, coll, ids):
+        self.port, self.coll, self.ids = port, coll, ids
+        self.acked, self.fail, self.n, self.sfail, self.sn, self.errors = {}, 0, 0, 0, 0, []
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.write), threading.Thread(target=self.search)]
+
+    def write(self):
+        r = random.Random(11)
+        seq = 1000000
+        while not self.stop.is_set():
+            seq += 1
+            ids = sorted(set(r.choice(self.ids) for _ in range(20)))
+            pts = [{"id": i, "vector": [r.uniform(-1, 1) for _ in range(8)], "payload": {"seq": seq}} for i in ids]
+            try:
+                s, b, _ = req(self.port, "PUT", "/v1/collections/%s/points" % self.coll, {"points": pts})
+            except Exception as e:
+                s, b = None, str(e)
+            self.n += 1
+            if s == 200:
+                for i in ids:
+                    self.acked[i] = seq
+            else:
+                self.fail += 1
+                self.errors.append((s, b))
+
+    def search(self):
+        r = random.Random(12)
+        while not self.stop.is_set():
+            try:
+                s, b, _ = req(self.port, "POST", "/v1/collections/%s/search" % self.coll,
+                              {"vector": [r.uniform(-1, 1) for _ in range(8)], "k": 10})
+            except Exception as e:
+                s, b = None, str(e)
+            self.sn += 1
+            if s != 200 or len(b["results"]) != 10 or b["partial"]:
+                self.sfail += 1
+                self.errors.append((s, b))
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *a):
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+    def lost(self):
+        ids = sorted(self.acked)
+        got = {}
+        for k in range(0, len(ids), 1000):
+            s, b, _ = req(self.port, "POST", "/v1/collections/%s/points/get" % self.coll,
+                          {"ids": ids[k:k + 1000], "with_payload": True})
+            for p in b["points"]:
+                got[p["id"]] = p["payload"]["seq"]
+        return [i for i, q in self.acked.items() if got.get(i) != q]
+
+
+def placement_counts(port):
+    s, b, _ = req(port, "GET", "/v1/admin/collections")
+    cnt = {}
+    for c in b["collections"]:
+        for sh in c["shard_detail"]:
+            for p in sh["placements"]:
+                cnt[p["node"]] = cnt.get(p["node"], 0) + 1
+    return cnt
+
+
+def test_rebalance(st):
+    port = st["coordinator_port"]
+    w4 = vectron.pg_start_instance(CLUSTER, "w4", True, st["pgbin"])
+    try:
+        s, b, _ = req(port, "POST", "/v1/admin/nodes", {"name": "w4", "host": "127.0.0.1", "port": w4["port"]})
+        check("rebalance-add-node", s == 201, (s, b))
+        before = placement_counts(port)
+        s, b, _ = req(port, "POST", "/v1/admin/rebalance", {"dry_run": True})
+        plan = b.get("moves", []) if s == 200 else []
+        total = sum(before.values())
+        check("rebalance-dry-run-plan", s == 200 and b["dry_run"] and plan
+              and sum(1 for m in plan if m["to"] == "w4") == total // 4
+              and all(m["state"] == "pending" and m["bytes"] > 0 for m in plan), (s, b, before))
+        check("rebalance-dry-run-moves-nothing", placement_counts(port) == before)
+        ids = ["m%d" % i for i in range(0, 6000, 3)]
+        with Load(port, "mv", ids) as load:
+            time.sleep(0.3)
+            s, b, _ = req(port, "POST", "/v1/admin/rebalance", {})
+            check("rebalance-started-202", s == 202 and b["state"] == "running" and b["total"] == len(plan), (s, b))
+            s2, b2, _ = req(port, "POST", "/v1/admin/rebalance", {})
+            check("rebalance-second-409", s2 == 409 and b2["error"]["code"] == "REBALANCE_RUNNING", (s2, b2))
+            job = wait_for(lambda: (lambda r: r[1] if r[1]["state"] in ("done", "failed") else None)(
+                req(port, "GET", "/v1/admin/rebalance")), 120, 0.2)
+            time.sleep(0.3)
+        after = placement_counts(port)
+        check("rebalance-done", job and job["state"] == "done" and job["done"] == len(plan), job)
+        check("rebalance-even", after.get("w4", 0) == total // 4 and max(after.values()) - min(after.values()) <= 1
+              and sum(after.values()) == total, after)
+        check("rebalance-no-failed-writes-or-searches", load.fail == 0 and load.sfail == 0 and load.n > 10,
+              (load.fail, load.sfail, load.errors[:3]))
+        lost = load.lost()
+        check("rebalance-no-lost-writes", not lost, lost[:10])
+        # drain w4: the rebalance empties it, then it can be removed
+        s, b, _ = req(port, "POST", "/v1/admin/nodes/w4/drain")
+        s, b, _ = req(port, "POST", "/v1/admin/rebalance", {"dry_run": True})
+        check("rebalance-drain-plan", s == 200 and b["total"] >= after.get("w4", 0)
+              and sum(1 for m in b["moves"] if m["from"] == "w4") == after.get("w4", 0), b)
+        r = cli(st, "rebalance", "--wait")
+        check("cli-rebalance", r.returncode == 0 and "done" in r.stdout, r.stdout + r.stderr)
+        final = placement_counts(port)
+        check("rebalance-drained", "w4" not in final and sum(final.values()) == total, final)
+        s, b, _ = req(port, "DELETE", "/v1/admin/nodes/w4")
+        check("rebalance-remove-drained-node", s == 200, (s, b))
+        ws = wait_for(lambda: (lambda w: w if replication_clean(w) else None)(worker_state(st)), 15)
+        check("rebalance-replication-clean", ws is not None, worker_state(st))
+    finally:
+        vectron.runas([os.path.join(st["pgbin"], "pg_ctl"), "-D", w4["data"], "-m", "immediate", "stop"],
+                      capture_output=True)
 
 
 if __name__ == "__main__":
