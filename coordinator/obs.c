@@ -28,7 +28,7 @@
 static MetricsRegistry *reg;
 static Metric *m_requests, *m_duration, *m_shard_duration, *m_shard_errors, *m_retries,
 	*m_shard_failed, *m_partial, *m_failovers, *m_upserted, *m_searches, *m_search_results,
-	*m_slow, *m_build;
+	*m_slow, *m_build, *m_auth_fail, *m_rate_limited;
 Metric *obs_m_placements, *obs_m_pool_conns, *obs_m_pool_queued, *obs_m_node_up,
 	*obs_m_map_version, *obs_m_inflight;
 
@@ -130,6 +130,14 @@ obs_init(void)
 								  "Requests slower than slow_query_ms.", 0, NULL, err,
 								  sizeof(err)),
 				  err);
+	m_auth_fail = must(metrics_counter(reg, "vectron_auth_failures_total",
+									   "Requests refused for their credentials, by reason.", 1,
+									   METRICS_LABELS("reason"), err, sizeof(err)),
+					   err);
+	m_rate_limited = must(metrics_counter(reg, "vectron_rate_limited_total",
+										  "Requests refused by the rate limiter.", 0, NULL, err,
+										  sizeof(err)),
+						  err);
 	obs_m_placements = must(metrics_gauge(reg, "vectron_placements",
 										  "Shard placements in the map, by node and state.", 2,
 										  METRICS_LABELS("node", "state"), err, sizeof(err)),
@@ -408,6 +416,20 @@ obs_failover(void)
 {
 	if (reg)
 		metrics_inc(m_failovers, NULL, 1);
+}
+
+void
+obs_auth_failure(const char *reason)
+{
+	if (reg)
+		metrics_inc(m_auth_fail, METRICS_LABELS(reason), 1);
+}
+
+void
+obs_rate_limited(void)
+{
+	if (reg)
+		metrics_inc(m_rate_limited, NULL, 1);
 }
 
 void

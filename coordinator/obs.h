@@ -49,6 +49,12 @@ void obs_shard_failed(void);
 void obs_partial_result(void);
 void obs_failover(void);
 
+/* Auth events (for the auth wiring in api_authorize, issue 5): a refused
+ * credential, by reason (missing, invalid, expired, forbidden), and a
+ * request refused by the rate limiter. */
+void obs_auth_failure(const char *reason);
+void obs_rate_limited(void);
+
 /* Data events. */
 void obs_points_upserted(const char *coll, long n);
 void obs_search(const char *coll, long nresults);

@@ -133,6 +133,13 @@ test_window_and_slow(void)
 	   "metrics: requests by route and status");
 	ok(text && strstr(text, "vectron_slow_requests_total 5\n"), "metrics: slow requests counted");
 	free(text);
+	obs_auth_failure("expired");
+	obs_rate_limited();
+	text = metrics_render(obs_registry());
+	ok(text && strstr(text, "vectron_auth_failures_total{reason=\"expired\"} 1\n") &&
+		   strstr(text, "vectron_rate_limited_total 1\n"),
+	   "metrics: auth failures and rate limiting");
+	free(text);
 }
 
 int
