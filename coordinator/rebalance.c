@@ -67,14 +67,25 @@ rebalance_plan(RbNode *nodes, int nnodes, RbPlacement *pl, int npl, RbMove *out,
 	}
 	/* 1: empty the draining nodes */
 	for (int i = 0; i < npl && nout < max; i++) {
-		int to;
+		int to, from = pl[i].node, replace = -1;
 
 		if (!nodes[pl[i].node].draining)
 			continue;
+		if (nodes[pl[i].node].down) {
+			/* re-replication: copy from a replica on a node that answers */
+			from = -1;
+			for (int k = 0; k < npl; k++)
+				if (k != i && pl[k].shard_id == pl[i].shard_id && !nodes[pl[k].node].down &&
+					!nodes[pl[k].node].draining)
+					from = pl[k].node;
+			if (from < 0)
+				continue;	/* no replica left: nothing to copy from */
+			replace = pl[i].node;
+		}
 		to = rb_best_target(nodes, nnodes, count, bytes, pl, npl, pl[i].shard_id);
 		if (to < 0)
 			continue;	/* no node can take it without breaking replica spread */
-		out[nout++] = (RbMove){pl[i].shard_id, pl[i].node, to, pl[i].bytes};
+		out[nout++] = (RbMove){pl[i].shard_id, from, to, replace, pl[i].bytes};
 		count[pl[i].node]--;
 		bytes[pl[i].node] -= pl[i].bytes;
 		count[to]++;
@@ -102,7 +113,7 @@ rebalance_plan(RbNode *nodes, int nnodes, RbPlacement *pl, int npl, RbMove *out,
 				pick = i;
 		if (pick < 0)
 			break;
-		out[nout++] = (RbMove){pl[pick].shard_id, hi, lo, pl[pick].bytes};
+		out[nout++] = (RbMove){pl[pick].shard_id, hi, lo, -1, pl[pick].bytes};
 		count[hi]--;
 		bytes[hi] -= pl[pick].bytes;
 		count[lo]++;
@@ -120,6 +131,7 @@ typedef struct RbJobMove {
 	int64_t shard_id;
 	char table[64];
 	char from[64], to[64];
+	char replace[64];	/* re-replication: the down node's placement it replaces */
 	int64_t bytes;
 	int64_t move_id;
 	const char *state;	/* pending, running, done, failed */
@@ -152,6 +164,8 @@ rb_plan_json(const RbJobMove *m, int n)
 
 		if (m[i].move_id)
 			json_object_set_new(o, "move_id", json_integer(m[i].move_id));
+		if (m[i].replace[0])
+			json_object_set_new(o, "replaces", json_string(m[i].replace));
 		if (m[i].error)
 			json_object_set_new(o, "error", json_string(m[i].error));
 		json_array_append_new(arr, o);
@@ -217,7 +231,8 @@ rb_next(void)
 	{
 		int i = rb.next++;
 
-		shardmove_begin(rb.moves[i].shard_id, rb.moves[i].from, rb.moves[i].to, rb_move_started,
+		shardmove_begin(rb.moves[i].shard_id, rb.moves[i].from, rb.moves[i].to,
+						rb.moves[i].replace[0] ? rb.moves[i].replace : NULL, rb_move_started,
 						rb_move_done, (void *) (intptr_t) i);
 	}
 }
@@ -237,17 +252,27 @@ rb_planned(void *arg, ShardMap *map, const StatsPlacementSize *sizes, int n, con
 		nodes[i].name = map->nodes[i].name;
 		nodes[i].draining = map->nodes[i].draining;
 		nodes[i].eligible = !map->nodes[i].draining && node_ok[i];
+		nodes[i].down = !node_ok[i];
 	}
 	/* every shard's placements; a shard with a placement that is not active
-	 * (being built, moved or repaired) is left alone this round */
+	 * (being built, moved or repaired) is left alone this round, except that
+	 * a stale placement on a node that does not answer is what
+	 * re-replication replaces */
 	for (int c = 0; c < map->ncollections; c++)
 		for (int s = 0; s < map->collections[c].nshards; s++) {
 			const SmShard *sh = &map->collections[c].shards[s];
 			bool settled = true;
 
-			for (int p = 0; p < sh->nplacements; p++)
-				if (sh->placements[p].state != SM_ACTIVE)
+			for (int p = 0; p < sh->nplacements; p++) {
+				const SmPlacement *pp = &sh->placements[p];
+				bool node_down = false;
+
+				for (int k = 0; k < map->nnodes; k++)
+					if (map->nodes[k].id == pp->node_id && !node_ok[k])
+						node_down = true;
+				if (pp->state != SM_ACTIVE && !(pp->state == SM_STALE && node_down))
 					settled = false;
+			}
 			if (!settled) {
 				busy = true;
 				continue;
@@ -281,6 +306,8 @@ rb_planned(void *arg, ShardMap *map, const StatsPlacementSize *sizes, int n, con
 								 sizeof(jm[i].table));
 		util_strlcpy(jm[i].from, nodes[out[i].from].name, sizeof(jm[i].from));
 		util_strlcpy(jm[i].to, nodes[out[i].to].name, sizeof(jm[i].to));
+		if (out[i].replace >= 0)
+			util_strlcpy(jm[i].replace, nodes[out[i].replace].name, sizeof(jm[i].replace));
 		jm[i].bytes = out[i].bytes;
 		jm[i].state = "pending";
 	}

@@ -20,18 +20,21 @@ typedef struct RbNode {
 	const char *name;
 	bool eligible;		/* may receive placements: active, not draining, up */
 	bool draining;		/* must end with no placements */
+	bool down;			/* does not answer: its placements are copied from a replica */
 } RbNode;
 
 typedef struct RbMove {
 	int64_t shard_id;
 	int from, to;		/* node indexes */
+	int replace;		/* -1, or the down node whose placement this copy replaces */
 	int64_t bytes;
 } RbMove;
 
 /*
- * Plan moves (pure; unit-tested): first every placement on a draining node
- * goes to the eligible node with the fewest placements (then bytes) that
- * holds no placement of that shard; then, while the fullest eligible node
+ * Plan moves (pure): first every placement on a draining node goes to the
+ * eligible node with the fewest placements (then bytes) that holds no
+ * placement of that shard -- copied from another replica when the draining
+ * node is down (re-replication), and skipped when no replica is left; then, while the fullest eligible node
  * has two placements more than the emptiest, one placement moves between
  * them (the largest that keeps replicas on distinct nodes).  pl is updated
  * to the planned layout.  Returns the number of moves written to out (at

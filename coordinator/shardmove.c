@@ -1241,8 +1241,8 @@ move_begun(PgJob *job, void *arg)
 }
 
 void
-shardmove_begin(int64_t shard_id, const char *from, const char *to, ShardMoveStarted started,
-				ShardMoveDone done, void *arg)
+shardmove_begin(int64_t shard_id, const char *from, const char *to, const char *replace,
+				ShardMoveStarted started, ShardMoveDone done, void *arg)
 {
 	MoveReq *mr = xcalloc(1, sizeof(MoveReq));
 	PgJob *job;
@@ -1261,9 +1261,10 @@ shardmove_begin(int64_t shard_id, const char *from, const char *to, ShardMoveSta
 	params_add(&p, from);
 	params_add(&p, to);
 	params_add(&p, mv_owner);
+	params_add(&p, replace);
 	job = pgjob_new(move_begun, mr);
 	job->timeout_ms = 10000;
-	pgjob_add(job, "SELECT vectron_meta.move_begin($1::bigint, $2, $3, $4)", &p);
+	pgjob_add(job, "SELECT vectron_meta.move_begin($1::bigint, $2, $3, $4, $5)", &p);
 	params_free(&p);
 	params_init(&p);
 	params_add(&p, sid);
@@ -1293,7 +1294,7 @@ http_move_started(void *arg, int status, const char *code, const char *msg, int6
 void
 shardmove_handle_move(HttpRequest *req, const char *shard_id)
 {
-	json_t *b, *from, *to;
+	json_t *b, *from, *to, *replace;
 	char *end;
 	long long sid = strtoll(shard_id, &end, 10);
 
@@ -1317,8 +1318,17 @@ shardmove_handle_move(HttpRequest *req, const char *shard_id)
 		http_respond_error(req, 400, "INVALID_ARGUMENT", "from and to must differ");
 		return;
 	}
-	shardmove_begin(sid, json_string_value(from), json_string_value(to), http_move_started, NULL,
-					req);
+	replace = json_object_get(b, "replace");
+	if (replace && (!json_is_string(replace) || !util_valid_name(json_string_value(replace)) ||
+					strcmp(json_string_value(replace), json_string_value(from)) == 0 ||
+					strcmp(json_string_value(replace), json_string_value(to)) == 0)) {
+		json_decref(b);
+		http_respond_error(req, 400, "INVALID_ARGUMENT",
+						   "replace must name a third node, the one whose placement is lost");
+		return;
+	}
+	shardmove_begin(sid, json_string_value(from), json_string_value(to),
+					replace ? json_string_value(replace) : NULL, http_move_started, NULL, req);
 	json_decref(b);
 }
 

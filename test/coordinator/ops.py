@@ -400,6 +400,7 @@ def run(st):
     check("restore-existing-name-fails", r.returncode != 0 and "COLLECTION_EXISTS" in r.stderr, r.stderr)
     test_moves(st)
     test_rebalance(st)
+    test_rereplication(st)
     print("   %d passed, %d failed" % (passed, failed))
 
 
@@ -712,6 +713,59 @@ def test_rebalance(st):
         check("rebalance-replication-clean", ws is not None, worker_state(st))
     finally:
         vectron.runas([os.path.join(st["pgbin"], "pg_ctl"), "-D", w4["data"], "-m", "immediate", "stop"],
+                      capture_output=True)
+
+
+def test_rereplication(st):
+    """A node gone for good: drain it, and the rebalance copies each of its
+    placements from a surviving replica to another node (replication factor
+    restored) while writes and searches go on."""
+    port = st["coordinator_port"]
+    w5 = vectron.pg_start_instance(CLUSTER, "w5", True, st["pgbin"])
+    try:
+        s, b, _ = req(port, "POST", "/v1/admin/nodes", {"name": "w5", "host": "127.0.0.1", "port": w5["port"]})
+        check("rerepl-add-node", s == 201, (s, b))
+        s, b, _ = req(port, "POST", "/v1/collections", {"name": "rr", "dimension": 8, "shards": 4,
+                                                        "replication_factor": 2})
+        on_w5 = sum(1 for sp in b.get("shard_placements", []) for p in sp["placements"] if p["node"] == "w5")
+        check("rerepl-create", s == 201 and on_w5 > 0, (s, b))
+        rnd = random.Random(5)
+        ids = ["r%d" % i for i in range(2000)]
+        pts = [{"id": i, "vector": [rnd.uniform(-1, 1) for _ in range(8)], "payload": {"seq": 0}} for i in ids]
+        for k in range(0, len(pts), 1000):
+            req(port, "PUT", "/v1/collections/rr/points", {"points": pts[k:k + 1000]})
+        vectron.runas([os.path.join(st["pgbin"], "pg_ctl"), "-D", w5["data"], "-m", "immediate", "-w", "stop"],
+                      capture_output=True)
+        down = wait_for(lambda: any(n["name"] == "w5" and not n["up"] for n in req(port, "GET", "/v1/admin/nodes")[1]["nodes"]), 15)
+        check("rerepl-node-down", down)
+        with Load(port, "rr", ids) as load:
+            time.sleep(0.3)
+            s, b, _ = req(port, "POST", "/v1/admin/nodes/w5/drain")
+            s, b, _ = req(port, "POST", "/v1/admin/rebalance", {"dry_run": True})
+            rep = [m for m in b.get("moves", []) if m.get("replaces") == "w5"]
+            check("rerepl-plan", s == 200 and len(rep) == on_w5 and all(m["from"] != "w5" and m["to"] != "w5" for m in rep), b)
+            s, b, _ = req(port, "POST", "/v1/admin/rebalance", {})
+            job = wait_for(lambda: (lambda r: r[1] if r[1]["state"] in ("done", "failed") else None)(
+                req(port, "GET", "/v1/admin/rebalance")), 120, 0.2)
+            time.sleep(0.3)
+        check("rerepl-done", job and job["state"] == "done", job)
+        s, b, _ = req(port, "GET", "/v1/admin/collections")
+        rr = [c for c in b["collections"] if c["name"] == "rr"][0]
+        check("rerepl-factor-restored", all(len(sh["placements"]) == 2 and all(p["state"] == "active" and p["node"] != "w5"
+                                                                               for p in sh["placements"])
+                                            and len({p["node"] for p in sh["placements"]}) == 2
+                                            and sh["placements"][0]["count"] == sh["placements"][1]["count"]
+                                            for sh in rr["shard_detail"]) and rr["points"] == 2000, rr)
+        check("rerepl-no-failed-writes-or-searches", load.fail == 0 and load.sfail == 0 and load.n > 5,
+              (load.fail, load.sfail, load.errors[:3]))
+        lost = load.lost()
+        check("rerepl-no-lost-writes", not lost, lost[:10])
+        s, b, _ = req(port, "DELETE", "/v1/admin/nodes/w5")
+        check("rerepl-remove-node", s == 200, (s, b))
+        ws = wait_for(lambda: (lambda w: w if replication_clean(w) else None)(worker_state(st)), 15)
+        check("rerepl-replication-clean", ws is not None, worker_state(st))
+    finally:
+        vectron.runas([os.path.join(st["pgbin"], "pg_ctl"), "-D", w5["data"], "-m", "immediate", "stop"],
                       capture_output=True)
 
 
