@@ -148,6 +148,15 @@ metrics_page(HttpRequest *req)
 	shardmap_release(m);
 	workerconn_pool_stats(pool_gauges, NULL);
 	metrics_set(obs_m_inflight, NULL, http_inflight());
+	{
+		int pending, running, done, failed;
+
+		rebalance_counts(&pending, &running, &done, &failed);
+		metrics_set(obs_m_rebalance, METRICS_LABELS("pending"), pending);
+		metrics_set(obs_m_rebalance, METRICS_LABELS("running"), running);
+		metrics_set(obs_m_rebalance, METRICS_LABELS("done"), done);
+		metrics_set(obs_m_rebalance, METRICS_LABELS("failed"), failed);
+	}
 	text = metrics_render(obs_registry());
 	if (!text) {
 		http_respond_error(req, 500, "INTERNAL", "out of memory rendering metrics");

@@ -28,7 +28,8 @@
 static MetricsRegistry *reg;
 static Metric *m_requests, *m_duration, *m_shard_duration, *m_shard_errors, *m_retries,
 	*m_shard_failed, *m_partial, *m_failovers, *m_upserted, *m_searches, *m_search_results,
-	*m_slow, *m_build, *m_auth_fail, *m_rate_limited;
+	*m_slow, *m_build, *m_auth_fail, *m_rate_limited, *m_moves, *m_moves_running;
+Metric *obs_m_rebalance;
 Metric *obs_m_placements, *obs_m_pool_conns, *obs_m_pool_queued, *obs_m_node_up,
 	*obs_m_map_version, *obs_m_inflight;
 
@@ -138,6 +139,19 @@ obs_init(void)
 										  "Requests refused by the rate limiter.", 0, NULL, err,
 										  sizeof(err)),
 						  err);
+	m_moves = must(metrics_counter(reg, "vectron_shard_moves_total",
+								   "Shard moves and re-replications ended by this coordinator, "
+								   "by result (done, rolled_back, adopt).",
+								   1, METRICS_LABELS("result"), err, sizeof(err)),
+				   err);
+	m_moves_running = must(metrics_gauge(reg, "vectron_shard_moves_running",
+										 "Shard moves running on this coordinator.", 0, NULL, err,
+										 sizeof(err)),
+						   err);
+	obs_m_rebalance = must(metrics_gauge(reg, "vectron_rebalance_moves",
+										 "Moves of this coordinator's rebalance job, by state.", 1,
+										 METRICS_LABELS("state"), err, sizeof(err)),
+						   err);
 	obs_m_placements = must(metrics_gauge(reg, "vectron_placements",
 										  "Shard placements in the map, by node and state.", 2,
 										  METRICS_LABELS("node", "state"), err, sizeof(err)),
@@ -430,6 +444,24 @@ obs_rate_limited(void)
 {
 	if (reg)
 		metrics_inc(m_rate_limited, NULL, 1);
+}
+
+static int moves_running;
+
+void
+obs_move_started(void)
+{
+	if (reg)
+		metrics_set(m_moves_running, NULL, ++moves_running);
+}
+
+void
+obs_move_ended(const char *result)
+{
+	if (!reg)
+		return;
+	metrics_set(m_moves_running, NULL, --moves_running);
+	metrics_inc(m_moves, METRICS_LABELS(result), 1);
 }
 
 void

@@ -55,6 +55,12 @@ void obs_failover(void);
 void obs_auth_failure(const char *reason);
 void obs_rate_limited(void);
 
+/* Data movement: a move began here / ended (done, rolled_back, or
+ * left to the adopt timer). */
+void obs_move_started(void);
+void obs_move_ended(const char *result);
+extern Metric *obs_m_rebalance;		/* rebalance moves by state (api_admin.c) */
+
 /* Data events. */
 void obs_points_upserted(const char *coll, long n);
 void obs_search(const char *coll, long nresults);

@@ -391,3 +391,21 @@ rebalance_handle_get(HttpRequest *req)
 {
 	http_respond_json(req, 200, rb_job_json());
 }
+
+void
+rebalance_counts(int *pending, int *running, int *done, int *failed)
+{
+	*pending = *running = *done = *failed = 0;
+	for (int i = 0; i < rb.nmoves; i++) {
+		const char *st = rb.moves[i].state;
+
+		if (strcmp(st, "pending") == 0)
+			(*pending)++;
+		else if (strcmp(st, "running") == 0)
+			(*running)++;
+		else if (strcmp(st, "done") == 0)
+			(*done)++;
+		else
+			(*failed)++;
+	}
+}

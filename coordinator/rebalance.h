@@ -42,6 +42,9 @@ typedef struct RbMove {
  */
 int rebalance_plan(RbNode *nodes, int nnodes, RbPlacement *pl, int npl, RbMove *out, int max);
 
+/* Moves of the current job by state (pending, running, done, failed). */
+void rebalance_counts(int *pending, int *running, int *done, int *failed);
+
 /* POST /v1/admin/rebalance {"dry_run":bool}; GET /v1/admin/rebalance. */
 void rebalance_handle_post(HttpRequest *req);
 void rebalance_handle_get(HttpRequest *req);

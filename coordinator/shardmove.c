@@ -55,6 +55,7 @@
 #include "config.h"
 #include "log.h"
 #include "metadata.h"
+#include "obs.h"
 
 #include <http_parser.h>
 #include <stdio.h>
@@ -173,6 +174,7 @@ mv_free(Move *mv)
 {
 	Move **pp;
 
+	obs_move_ended(!mv->ended ? "adopt" : mv->switched ? "done" : "rolled_back");
 	if (mv->done) {
 		/* ended here (done or rolled back), or left to the adopt timer */
 		mv->done(mv->done_arg, mv->id, mv->ended && mv->switched,
@@ -344,6 +346,7 @@ mv_new(int64_t id, int64_t shard_id, const char *table)
 	mv->fence_pool_id = -1000000 - (int) (id % 1000000);
 	mv->next = moves;
 	moves = mv;
+	obs_move_started();
 	return mv;
 }
 

@@ -764,6 +764,12 @@ def test_rereplication(st):
         check("rerepl-remove-node", s == 200, (s, b))
         ws = wait_for(lambda: (lambda w: w if replication_clean(w) else None)(worker_state(st)), 15)
         check("rerepl-replication-clean", ws is not None, worker_state(st))
+        s, text, _ = req(port, "GET", "/metrics", raw=True)
+        pt = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+        done_moves = [l for l in text.splitlines() if l.startswith('vectron_shard_moves_total{result="done"}')]
+        check("metrics-moves-and-rebalance", pt.returncode == 0 and done_moves and float(done_moves[0].split()[-1]) >= 5
+              and ('vectron_rebalance_moves{state="done"} %d' % job["done"]) in text
+              and "vectron_shard_moves_running 0" in text, (pt.stdout + pt.stderr, done_moves))
     finally:
         vectron.runas([os.path.join(st["pgbin"], "pg_ctl"), "-D", w5["data"], "-m", "immediate", "stop"],
                       capture_output=True)
