@@ -6,6 +6,7 @@
  */
 #include "api.h"
 
+#include "api_admin.h"
 #include "api_internal.h"
 #include "health.h"
 #include "log.h"
@@ -414,6 +415,8 @@ api_handle(HttpRequest *req)
 												  (json_int_t) shardmap_version()));
 		goto out;
 	}
+	if (api_admin_route(req, segs, n))
+		goto out;
 	if (n < 2 || strcmp(segs[0], "v1") != 0) {
 		respond_not_found(req);
 		goto out;

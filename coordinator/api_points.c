@@ -17,6 +17,7 @@
 #include "hash.h"
 #include "log.h"
 #include "merge.h"
+#include "obs.h"
 #include "writes.h"
 
 #include <math.h>
@@ -113,6 +114,7 @@ typedef struct UpsertCtx {
 	int count;
 	json_t *import_errors;	/* buffered import only */
 	void *owner;			/* streaming import: its ImportCtx */
+	char coll[64];			/* for the points-upserted metric */
 } UpsertCtx;
 
 static void
@@ -177,6 +179,8 @@ upsert_done(WriteOp *w, void *arg)
 {
 	UpsertCtx *uc = arg;
 
+	if (w->ok)
+		obs_points_upserted(uc->coll, uc->count);
 	if (!w->ok)
 		respond_write_error(uc->req, w);
 	else if (uc->import_errors)
@@ -194,6 +198,7 @@ upsert_ctx(HttpRequest *req, const SmCollection *c)
 	UpsertCtx *uc = xcalloc(1, sizeof(UpsertCtx));
 
 	uc->req = req;
+	util_strlcpy(uc->coll, c->name, sizeof(uc->coll));
 	uc->nshards = c->nshards;
 	uc->rows = xcalloc(c->nshards, sizeof(json_t *));
 	uc->touched = xcalloc(c->nshards, sizeof(bool));
@@ -387,9 +392,10 @@ import_write_done(WriteOp *w, void *arg)
 	ImportCtx *ic = uc->owner;
 
 	ic->inflight--;
-	if (w->ok)
+	if (w->ok) {
 		ic->imported += uc->count;
-	else {
+		obs_points_upserted(uc->coll, uc->count);
+	} else {
 		char msg[1400];
 
 		snprintf(msg, sizeof(msg), "import stopped after %lld points: %s", ic->imported,
@@ -1078,6 +1084,15 @@ search_one_done(Fanout *f, void *arg)
 	free(sa);
 	sp->f = NULL;
 	sp->arg = NULL;
+	/* per-shard timings for the slow log */
+	if (!sc->req->shard_timing)
+		sc->req->shard_timing = json_array();
+	for (int s = 0; s < f->nshards; s++)
+		json_array_append_new(sc->req->shard_timing,
+							  json_pack("{s:s,s:s,s:f,s:i,s:b}", "shard",
+										f->shards[s].shard->table, "node", f->shards[s].node,
+										"ms", f->shards[s].ms, "attempts",
+										f->shards[s].attempts, "ok", f->shards[s].ok));
 	for (int s = 0; s < f->nshards; s++) {
 		PGresult *r = f->shards[s].res;
 
@@ -1139,6 +1154,9 @@ search_one_done(Fanout *f, void *arg)
 			json_array_append_new(res, o);
 		}
 		sp->answer = json_pack("{s:O,s:b}", "results", res, "partial", f->nfailed > 0);
+		obs_search(f->coll->name, nout);
+		if (f->nfailed)
+			obs_partial_result();
 		if (f->nfailed)
 			json_object_set(sp->answer, "missing_shards", missing);
 	}
@@ -1216,12 +1234,15 @@ search_cancel(HttpRequest *req, void *arg)
  * the worker's HNSW knows the setting and the value, so an older or
  * different build degrades to a plain scan instead of failing; the vector
  * literal in FROM loads the extension's library (at planning) so that its
- * settings are visible in pg_settings.
+ * settings are visible in pg_settings.  application_name ($3) carries the
+ * request id into pg_stat_activity and the worker's log (%a).
  */
 #define SEARCH_PRELUDE \
-	"SELECT set_config('hnsw.ef_search', $1, true), set_config('statement_timeout', $2, true)"
+	"SELECT set_config('hnsw.ef_search', $1, true), set_config('statement_timeout', $2, true), " \
+	"set_config('application_name', $3, true)"
 #define SEARCH_PRELUDE_FILTER \
 	"SELECT set_config('hnsw.ef_search', $1, true), set_config('statement_timeout', $2, true), " \
+	"set_config('application_name', $3, true), " \
 	"(SELECT set_config(name, 'relaxed_order', true) FROM pg_settings " \
 	" WHERE name = 'hnsw.iterative_scan' AND 'relaxed_order' = ANY (enumvals)) " \
 	"FROM (SELECT '[0]'::vector) AS load_library"
@@ -1293,6 +1314,7 @@ api_search(HttpRequest *req, const char *name, bool batch)
 		snprintf(ef, sizeof(ef), "%d", sp->ef);
 		params_add(&pre, ef);
 		params_add(&pre, timeout);
+		params_add_owned(&pre, xasprintf("vectron-coordinator %s", req->id));
 		sp->f = fanout_start(m, c, NULL,
 							 sp->has_filter ? SEARCH_PRELUDE_FILTER : SEARCH_PRELUDE,
 							 &pre, search_build, sa, search_one_done, sa);

@@ -32,6 +32,9 @@ char *cf_worker_password;
 char *cf_log_level;
 char *cf_log_format;
 int cf_max_batch_points;
+int cf_slow_query_ms;
+int cf_slow_log_size;
+int cf_stats_report_ms;
 
 typedef enum ConfigType { CF_INT, CF_STR } ConfigType;
 
@@ -62,6 +65,9 @@ static const ConfigItem config_items[] = {
 	{"log_level", CF_STR, &cf_log_level, true, "info"},
 	{"log_format", CF_STR, &cf_log_format, true, "text"},
 	{"max_batch_points", CF_INT, &cf_max_batch_points, true, "10000", 1, 1000000},
+	{"slow_query_ms", CF_INT, &cf_slow_query_ms, true, "500", 0, 3600000},
+	{"slow_log_size", CF_INT, &cf_slow_log_size, true, "50", 0, 1000},
+	{"stats_report_ms", CF_INT, &cf_stats_report_ms, true, "5000", 100, 3600000},
 };
 #define N_ITEMS (sizeof(config_items) / sizeof(config_items[0]))
 

@@ -25,6 +25,9 @@ extern char *cf_worker_password;
 extern char *cf_log_level;
 extern char *cf_log_format;
 extern int cf_max_batch_points;
+extern int cf_slow_query_ms;
+extern int cf_slow_log_size;
+extern int cf_stats_report_ms;
 
 /* Reset every setting to its default. */
 void config_set_defaults(void);

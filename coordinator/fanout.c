@@ -30,6 +30,7 @@
 #include "fanout.h"
 
 #include "log.h"
+#include "obs.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ typedef struct FanoutJob {
 	PgJob *job;
 	int nshards;
 	int *shard_idx;
+	uint64_t start_us;
 	struct FanoutJob *next;
 } FanoutJob;
 
@@ -91,12 +93,17 @@ fanout_job_done(PgJob *job, void *arg)
 	FanoutJob *fj = arg, **pp;
 	Fanout *f = fj->f;
 	bool retry = false;
+	double ms = (double) (util_now_us() - fj->start_us) / 1000.0;
 
+	obs_fanout_shard(job->node, ms, job->ok);
 	for (int j = 0; j < fj->nshards; j++) {
 		FanoutShard *fs = &f->shards[fj->shard_idx[j]];
 		int stmt = j + (f->prelude ? 1 : 0);
 
+		fs->ms = ms;
 		if (job->ok) {
+			if (fs->attempts > 1)
+				obs_failover();
 			fs->ok = true;
 			fs->res = job->results[stmt];
 			job->results[stmt] = NULL;
@@ -108,6 +115,7 @@ fanout_job_done(PgJob *job, void *arg)
 			util_strlcpy(fs->node, job->node, sizeof(fs->node));
 			fs->sql_error = !job->conn_error;
 			retry = true;
+			obs_fanout_retry(job->node);
 			log_info("shard %s: %s (sqlstate %s); trying another placement", fs->shard->table,
 					 fs->errmsg, fs->sqlstate);
 		}
@@ -153,11 +161,13 @@ fanout_dispatch(Fanout *f)
 		if (pick[i] < 0) {
 			fs->failed = true;
 			f->nfailed++;
+			obs_shard_failed();
 			if (!fs->errmsg)
 				fs->errmsg = xstrdup("no readable placement");
 			continue;
 		}
 		fs->tried[pick[i]] = true;
+		fs->attempts++;
 	}
 	/* group by node */
 	for (int i = 0; i < f->nshards; i++) {
@@ -194,6 +204,7 @@ fanout_dispatch(Fanout *f)
 		fj->next = f->jobs;
 		f->jobs = fj;
 		f->inflight++;
+		fj->start_us = util_now_us();
 		pgjob_submit(pool, fj->job);
 	}
 	free(pick);

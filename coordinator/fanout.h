@@ -23,6 +23,8 @@ typedef struct FanoutShard {
 	char *errmsg;
 	char node[64];		/* the node that answered, or failed last */
 	bool *tried;		/* per placement */
+	double ms;			/* round trip of the answering (or last) attempt */
+	int attempts;
 } FanoutShard;
 
 /* Build the statement of one shard into sql/params (params start empty). */

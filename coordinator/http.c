@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "obs.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 struct HttpConn {
 	struct bufferevent *bev;
@@ -56,6 +58,7 @@ static int http_port;
 static bool http_draining;
 static HttpDrainedCallback http_drained_cb;
 static uint64_t http_reqno;
+static uint32_t http_boot;
 static http_parser_settings http_settings;
 
 static void conn_process(HttpConn *hc);
@@ -108,6 +111,7 @@ req_free(HttpRequest *req)
 	free(req->path);
 	free(req->query);
 	free(req->authorization);
+	json_decref(req->shard_timing);
 	if (req->body)
 		evbuffer_free(req->body);
 	free(req);
@@ -145,8 +149,9 @@ http_respond_raw(HttpRequest *req, int status, const char *ctype, const char *bo
 {
 	HttpConn *hc = req->conn;
 
-	vx_log(LOG_INFO, req->id, "%s %s -> %d (%llu ms)", req->method_name, req->path, status,
-		   (unsigned long long) (util_now_ms() - req->start_ms));
+	obs_request_done(req->id, req->method_name, req->path, status,
+					 (double) (util_now_us() - req->start_us) / 1000.0, req->errcode,
+					 req->shard_timing);
 	http_ninflight--;
 	if (!hc) {
 		/* the client left; nobody to answer */
@@ -195,6 +200,7 @@ http_respond_error(HttpRequest *req, int status, const char *code, const char *f
 	va_end(ap);
 	if (status >= 500)
 		vx_log(LOG_WARNING, req->id, "%s %s: %s: %s", req->method_name, req->path, code, msg);
+	util_strlcpy(req->errcode, code, sizeof(req->errcode));
 	http_respond_json(req, status, error_body(code, msg));
 }
 
@@ -266,7 +272,12 @@ on_message_begin(http_parser *p)
 	req->conn = hc;
 	req->body = evbuffer_new();
 	req->start_ms = util_now_ms();
-	snprintf(req->id, sizeof(req->id), "%llx", (unsigned long long) ++http_reqno);
+	req->start_us = util_now_us();
+	/* unique across restarts and coordinators: start time, then a counter */
+	if (!http_boot)
+		http_boot = (uint32_t) (util_wall_us() / 1000) ^ ((uint32_t) getpid() << 20);
+	snprintf(req->id, sizeof(req->id), "%08x-%llx", http_boot,
+			 (unsigned long long) ++http_reqno);
 	hc->req = req;
 	hc->url.len = 0;
 	hc->url.data[0] = '\0';
@@ -299,7 +310,9 @@ header_done(HttpConn *hc)
 	else if (strcmp(hc->hfield.data, "authorization") == 0 && hc->req) {
 		free(hc->req->authorization);
 		hc->req->authorization = xstrdup(hc->hvalue.data);
-	}
+	} else if (strcmp(hc->hfield.data, "x-request-id") == 0 && hc->req &&
+			   obs_valid_request_id(hc->hvalue.data))
+		util_strlcpy(hc->req->id, hc->hvalue.data, sizeof(hc->req->id));
 	hc->hfield.len = hc->hvalue.len = 0;
 	hc->hfield.data[0] = hc->hvalue.data[0] = '\0';
 }

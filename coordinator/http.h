@@ -36,8 +36,11 @@ struct HttpRequest {
 	char *query;			/* raw query string or NULL */
 	char *authorization;	/* Authorization header, for the auth hook */
 	struct evbuffer *body;
-	char id[20];			/* request id for logs and X-Request-Id */
+	char id[72];			/* request id: the client's X-Request-Id if valid, else ours */
+	char errcode[40];		/* the error code answered, for the access log */
+	json_t *shard_timing;	/* per-shard timings for the slow log, or NULL */
 	uint64_t start_ms;
+	uint64_t start_us;		/* monotonic, for latencies below a millisecond */
 	bool keep_alive;
 	bool cancelled;
 	HttpCancelHook on_cancel;

@@ -37,17 +37,39 @@ log_configure(const char *level, const char *format)
 	log_json = format && strcmp(format, "json") == 0;
 }
 
+static void log_emit(LogLevel level, const char *reqid, json_t *fields, const char *msg);
+
 void
 log_write(LogLevel level, const char *reqid, const char *fmt, ...)
 {
-	char msg[4096], ts[64];
-	struct timeval tv;
-	struct tm tm;
+	char msg[4096];
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	log_emit(level, reqid, NULL, msg);
+}
+
+void
+log_fields(LogLevel level, const char *reqid, json_t *fields, const char *fmt, ...)
+{
+	char msg[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log_emit(level, reqid, fields, msg);
+}
+
+/* Write one line: time, level, request id, message (and fields). */
+static void
+log_emit(LogLevel level, const char *reqid, json_t *fields, const char *msg)
+{
+	char ts[64];
+	struct timeval tv;
+	struct tm tm;
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
@@ -60,10 +82,18 @@ log_write(LogLevel level, const char *reqid, const char *fmt, ...)
 
 		if (reqid)
 			json_object_set_new(o, "request_id", json_string(reqid));
-		s = json_dumps(o, JSON_COMPACT);
+		if (fields)
+			json_object_update_missing(o, fields);
+		s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(10));
 		fprintf(stderr, "%s\n", s);
 		free(s);
 		json_decref(o);
+	} else if (fields) {
+		char *f = json_dumps(fields, JSON_COMPACT | JSON_REAL_PRECISION(10));
+
+		fprintf(stderr, "%s %s [%s] %s %s\n", ts, level_names[level], reqid ? reqid : "-", msg,
+				f ? f : "");
+		free(f);
 	} else
 		fprintf(stderr, "%s %s [%s] %s\n", ts, level_names[level], reqid ? reqid : "-", msg);
 	fflush(stderr);

@@ -21,6 +21,14 @@ extern LogLevel log_min_level;
 void log_configure(const char *level, const char *format);
 bool log_parse_level(const char *s, LogLevel *out);
 void log_write(LogLevel level, const char *reqid, const char *fmt, ...) VX_PRINTF(3, 4);
+/*
+ * Like log_write, with extra fields (a JSON object, borrowed): in JSON
+ * format they become top-level keys of the line; in text they follow the
+ * message as one compact JSON object.
+ */
+struct json_t;
+void log_fields(LogLevel level, const char *reqid, struct json_t *fields, const char *fmt, ...)
+	VX_PRINTF(4, 5);
 
 #define vx_log(lvl, reqid, ...) \
 	do { \

@@ -16,7 +16,10 @@
 #include "http.h"
 #include "log.h"
 #include "metadata.h"
+#include "obs.h"
 #include "shardmap.h"
+#include "shardmove.h"
+#include "stats.h"
 #include "workerconn.h"
 
 #include <event2/dns.h>
@@ -97,6 +100,8 @@ sigterm_cb(evutil_socket_t sig, short what, void *arg)
 	stopping = true;
 	log_info("signal %d: draining %d in-flight request(s)", (int) sig, http_inflight());
 	health_stop();
+	stats_stop();
+	shardmove_stop();
 	event_base_once(base, -1, EV_TIMEOUT, drain_timeout_cb, NULL, &tv);
 	http_server_drain(drained);
 }
@@ -159,6 +164,7 @@ main(int argc, char **argv)
 		return 0;
 	}
 	log_configure(cf_log_level, cf_log_format);
+	obs_init();
 	if (!cf_metadata_dsn[0]) {
 		fprintf(stderr, "vectron-coordinator: metadata_dsn is not set\n");
 		return 2;
@@ -187,11 +193,15 @@ main(int argc, char **argv)
 	event_add(sigint, NULL);
 	event_add(sighup, NULL);
 	health_start(base);
+	stats_start(base);
+	shardmove_start(base);
 	log_info("vectron-coordinator %d listening on %s:%d (metadata schema v%d, map version %lld)",
 			 cf_coordinator_id, cf_listen_addr, http_server_port(), metadata_schema_version(),
 			 (long long) shardmap_version());
 	event_base_dispatch(base);
 	health_stop();
+	stats_stop();
+	shardmove_stop();
 	workerconn_shutdown();
 	event_free(sigterm);
 	event_free(sigint);

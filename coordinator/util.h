@@ -36,6 +36,7 @@ bool util_valid_name(const char *s);
 
 /* Milliseconds and microseconds from CLOCK_MONOTONIC / CLOCK_REALTIME. */
 uint64_t util_now_ms(void);
+uint64_t util_now_us(void);
 uint64_t util_wall_us(void);
 
 /* Copy at most dstsize-1 bytes and terminate. */

@@ -178,6 +178,32 @@ workerconn_pool_name(const PgPool *pool)
 	return pool->name;
 }
 
+void
+workerconn_pool_set_max(PgPool *pool, int max_conns)
+{
+	pool->max_conns = max_conns;
+}
+
+void
+workerconn_pool_stats(WorkerconnStatsCallback cb, void *arg)
+{
+	for (PgPool *p = wc_pools; p; p = p->next) {
+		WorkerconnPoolStats st = {p->name, p->node_id, p->up, 0, 0, 0, 0};
+
+		for (PgConn *c = p->conns; c; c = c->next) {
+			if (c->state == WC_BUSY)
+				st.busy++;
+			else if (c->state == WC_IDLE)
+				st.idle++;
+			else
+				st.connecting++;
+		}
+		for (PgJob *q = p->qhead; q; q = q->qnext)
+			st.queued++;
+		cb(&st, arg);
+	}
+}
+
 static void pool_drop_now(int node_id);
 
 static void

@@ -82,6 +82,19 @@ void workerconn_listener_keepalive(PgPool *pool);
 
 bool workerconn_pool_up(const PgPool *pool);
 const char *workerconn_pool_name(const PgPool *pool);
+/* Cap a pool's connections (1: every job runs on the same session). */
+void workerconn_pool_set_max(PgPool *pool, int max_conns);
+
+/* Connection counts of every pool (metrics, admin API). */
+typedef struct WorkerconnPoolStats {
+	const char *name;
+	int node_id;		/* -1 for the metadata pools */
+	bool up;
+	int busy, idle, connecting, queued;
+} WorkerconnPoolStats;
+typedef void (*WorkerconnStatsCallback)(const WorkerconnPoolStats *st, void *arg);
+void workerconn_pool_stats(WorkerconnStatsCallback cb, void *arg);
+
 /* Forget pools of nodes that are no longer in the map (closes them). */
 void workerconn_pool_drop(int node_id);
 

@@ -567,7 +567,7 @@ def run_tests(c, st):
         locker.stdin.write("BEGIN; LOCK TABLE vectron_shards.%s IN ACCESS EXCLUSIVE MODE;\n" % t1[0])
         locker.stdin.flush()
         time.sleep(0.5)
-        waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'vectron-coordinator' AND wait_event_type = 'Lock'"
+        waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'vectron-coordinator%' AND wait_event_type = 'Lock'"
         sock = socket.create_connection(("127.0.0.1", port))
         body = json.dumps({"vector": [0.0] * dim, "k": 3}).encode()
         sock.sendall(b"POST /v1/collections/s1r1/search HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
