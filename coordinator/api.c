@@ -101,7 +101,8 @@ api_point_id(json_t *v, char *out, size_t outlen, char *err, size_t errlen)
 json_t *
 api_collection_json(const ShardMap *map, const SmCollection *c, bool detail)
 {
-	json_t *o = json_pack("{s:s,s:i,s:s,s:i,s:i,s:O,s:O,s:s}", "name", c->name, "dimension",
+	json_t *o = json_pack("{s:I,s:s,s:i,s:s,s:i,s:i,s:O,s:O,s:s}", "id", (json_int_t) c->id,
+						  "name", c->name, "dimension",
 						  c->dimension, "metric", shardmap_metric_name(c->metric), "shards",
 						  c->nshards, "replication_factor", c->replication_factor, "index",
 						  c->index ? c->index : json_null(), "metadata",
@@ -120,9 +121,10 @@ api_collection_json(const ShardMap *map, const SmCollection *c, bool detail)
 								  s->placements[p].node ? s->placements[p].node->name : "?",
 								  "state", shardmap_placement_state_name(s->placements[p].state)));
 			json_array_append_new(shards,
-								  json_pack("{s:i,s:I,s:I,s:o}", "index", s->index, "hash_min",
-											(json_int_t) s->hash_min, "hash_max",
-											(json_int_t) s->hash_max, "placements", pl));
+								  json_pack("{s:i,s:s,s:I,s:I,s:o}", "index", s->index, "table",
+											s->table, "hash_min", (json_int_t) s->hash_min,
+											"hash_max", (json_int_t) s->hash_max, "placements",
+											pl));
 		}
 		json_object_set_new(o, "shard_placements", shards);
 	}

@@ -10,5 +10,7 @@
 
 /* Entry point for every HTTP request. */
 void api_handle(HttpRequest *req);
+/* Called when a request's headers are in: streams NDJSON imports. */
+void api_headers(HttpRequest *req);
 
 #endif

@@ -111,7 +111,8 @@ typedef struct UpsertCtx {
 	bool *touched;
 	char version[32];
 	int count;
-	json_t *import_errors;	/* import only */
+	json_t *import_errors;	/* buffered import only */
+	void *owner;			/* streaming import: its ImportCtx */
 } UpsertCtx;
 
 static void
@@ -308,67 +309,265 @@ out:
 }
 
 /*
- * NDJSON import: one point object per line.  Bad lines are reported in
- * "errors" and skipped; good ones are upserted in one versioned write.
- * (The body is collected by the HTTP layer up to max_body_bytes and then
- * parsed line by line.)
+ * NDJSON import, streamed: api_headers() routes the body of
+ * POST .../points/import to import_sink() as it arrives.  Complete lines are
+ * parsed one by one; every IMPORT_BATCH good points go out as one versioned
+ * write (as an upsert would), while more of the body streams in.  When two
+ * writes are in flight the sink asks the HTTP layer to stop reading, and
+ * the write's completion resumes it, so memory stays bounded whatever the
+ * body's size.  Bad lines are reported in "errors" and skipped.
  */
-void
-api_points_import(HttpRequest *req, const char *name)
+#define IMPORT_BATCH 1000
+#define IMPORT_MAX_INFLIGHT 2
+#define IMPORT_MAX_LINE (8 << 20)
+
+typedef struct ImportCtx {
+	HttpRequest *req;		/* NULL once answered or abandoned */
+	char name[64];
+	StrBuf line;
+	int lineno;
+	UpsertCtx *batch;
+	json_t *seen;
+	json_t *errors;
+	long long imported;
+	int inflight;
+	bool finished;			/* the body is all in */
+	bool abandoned;			/* the client left */
+	json_t *fatal;			/* error answer, once something failed */
+	int fatal_status;
+} ImportCtx;
+
+static void
+import_free(ImportCtx *ic)
+{
+	sb_free(&ic->line);
+	if (ic->batch)
+		upsert_free(ic->batch);
+	json_decref(ic->seen);
+	json_decref(ic->errors);
+	json_decref(ic->fatal);
+	free(ic);
+}
+
+static void
+import_fail(ImportCtx *ic, int status, const char *code, const char *msg)
+{
+	if (ic->fatal)
+		return;
+	ic->fatal = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+	ic->fatal_status = status;
+}
+
+/* Answer once the body is in and no write is in flight. */
+static void
+import_maybe_answer(ImportCtx *ic)
+{
+	if (ic->inflight > 0)
+		return;
+	if (ic->abandoned) {
+		import_free(ic);
+		return;
+	}
+	if (!ic->finished)
+		return;
+	http_set_cancel(ic->req, NULL, NULL);
+	if (ic->fatal)
+		http_respond_json(ic->req, ic->fatal_status, json_incref(ic->fatal));
+	else
+		http_respond_json(ic->req, 200, json_pack("{s:I,s:O}", "imported", (json_int_t) ic->imported,
+												  "errors", ic->errors));
+	ic->req = NULL;
+	import_free(ic);
+}
+
+static void
+import_write_done(WriteOp *w, void *arg)
+{
+	UpsertCtx *uc = arg;
+	ImportCtx *ic = uc->owner;
+
+	ic->inflight--;
+	if (w->ok)
+		ic->imported += uc->count;
+	else {
+		char msg[1400];
+
+		snprintf(msg, sizeof(msg), "import stopped after %lld points: %s", ic->imported,
+				 w->errmsg ? w->errmsg : "write failed");
+		import_fail(ic, strcmp(w->errcode, "WORKER_ERROR") == 0 ? 502 : 503,
+					w->errcode[0] ? w->errcode : "SHARD_UNAVAILABLE", msg);
+	}
+	writes_free(w);
+	upsert_free(uc);
+	if (ic->req && !ic->finished && ic->inflight < IMPORT_MAX_INFLIGHT)
+		http_resume_body(ic->req);
+	import_maybe_answer(ic);
+}
+
+/* Send the current batch as one versioned write. */
+static void
+import_flush(ImportCtx *ic)
 {
 	ShardMap *m;
 	const SmCollection *c;
-	UpsertCtx *uc;
-	json_t *seen;
-	size_t len;
-	char *body, *line, *nl;
-	int lineno = 0;
+	UpsertCtx *uc = ic->batch;
 
-	if (!(c = find_collection(req, name, &m)))
+	if (!uc || uc->count == 0)
 		return;
-	body = http_body_string(req, &len);
-	uc = upsert_ctx(req, c);
-	uc->import_errors = json_array();
-	seen = json_object();
-	for (line = body; line && *line; line = nl ? nl + 1 : NULL) {
-		json_error_t je;
-		json_t *pt;
-		char err[512], path[64];
-
-		nl = strchr(line, '\n');
-		if (nl)
-			*nl = '\0';
-		lineno++;
-		if (strspn(line, " \t\r") == strlen(line))
-			continue;
-		pt = json_loads(line, 0, &je);
-		snprintf(path, sizeof(path), "line %d", lineno);
-		if (!pt) {
-			json_array_append_new(uc->import_errors,
-								  json_pack("{s:i,s:s}", "line", lineno, "message", je.text));
-			continue;
-		}
-		if (uc->count >= cf_max_batch_points * 10) {
-			json_array_append_new(uc->import_errors,
-								  json_pack("{s:i,s:s}", "line", lineno, "message",
-											"too many points in one import"));
-			json_decref(pt);
-			break;
-		}
-		if (!upsert_add_point(uc, c, pt, path, seen, err, sizeof(err)))
-			json_array_append_new(uc->import_errors,
-								  json_pack("{s:i,s:s}", "line", lineno, "message", err));
-		json_decref(pt);
-	}
-	json_decref(seen);
-	free(body);
-	if (uc->count == 0) {
-		http_respond_json(req, json_array_size(uc->import_errors) ? 400 : 200,
-						  json_pack("{s:i,s:O}", "imported", 0, "errors", uc->import_errors));
+	ic->batch = NULL;
+	json_decref(ic->seen);
+	ic->seen = NULL;
+	m = shardmap_acquire();
+	c = shardmap_collection(m, ic->name);
+	if (!c || c->nshards != uc->nshards) {
+		import_fail(ic, 404, "COLLECTION_NOT_FOUND", "the collection went away during the import");
 		upsert_free(uc);
-	} else
-		upsert_start(uc, m, c);
+		shardmap_release(m);
+		return;
+	}
+	uc->owner = ic;
+	ic->inflight++;
+	snprintf(uc->version, sizeof(uc->version), "%lld", (long long) writes_next_version());
+	writes_start(m, c, uc->touched, true, false, upsert_build, uc, import_write_done, uc);
 	shardmap_release(m);
+}
+
+static void
+import_line(ImportCtx *ic, char *line, size_t len)
+{
+	ShardMap *m;
+	const SmCollection *c;
+	json_error_t je;
+	json_t *pt;
+	char err[512], path[64];
+
+	ic->lineno++;
+	if (strspn(line, " \t\r") == len || ic->fatal)
+		return;
+	pt = json_loadb(line, len, 0, &je);
+	if (!pt) {
+		json_array_append_new(ic->errors, json_pack("{s:i,s:s}", "line", ic->lineno, "message",
+													je.text));
+		return;
+	}
+	m = shardmap_acquire();
+	c = shardmap_collection(m, ic->name);
+	if (!c) {
+		import_fail(ic, 404, "COLLECTION_NOT_FOUND", "the collection went away during the import");
+		json_decref(pt);
+		shardmap_release(m);
+		return;
+	}
+	if (!ic->batch) {
+		ic->batch = upsert_ctx(NULL, c);
+		ic->seen = json_object();
+	}
+	snprintf(path, sizeof(path), "line %d", ic->lineno);
+	if (!upsert_add_point(ic->batch, c, pt, path, ic->seen, err, sizeof(err)))
+		json_array_append_new(ic->errors, json_pack("{s:i,s:s}", "line", ic->lineno, "message",
+													err));
+	json_decref(pt);
+	shardmap_release(m);
+	if (ic->batch && ic->batch->count >= IMPORT_BATCH)
+		import_flush(ic);
+}
+
+static bool
+import_sink(HttpRequest *req, const char *data, size_t len, void *arg)
+{
+	ImportCtx *ic = arg;
+	size_t start = 0;
+
+	sb_appendn(&ic->line, data, len);
+	for (size_t i = ic->line.len - len; i < ic->line.len; i++) {
+		if (ic->line.data[i] != '\n')
+			continue;
+		ic->line.data[i] = '\0';
+		import_line(ic, ic->line.data + start, i - start);
+		start = i + 1;
+	}
+	if (start > 0) {
+		memmove(ic->line.data, ic->line.data + start, ic->line.len - start);
+		ic->line.len -= start;
+		ic->line.data[ic->line.len] = '\0';
+	}
+	if (ic->line.len > IMPORT_MAX_LINE) {
+		import_fail(ic, 413, "PAYLOAD_TOO_LARGE", "an import line is longer than 8 MiB");
+		ic->line.len = 0;
+	}
+	return ic->inflight < IMPORT_MAX_INFLIGHT;
+}
+
+static void
+import_cancel(HttpRequest *req, void *arg)
+{
+	ImportCtx *ic = arg;
+
+	/* writes in flight finish (they may mark placements stale); then free */
+	ic->abandoned = true;
+	if (ic->finished)
+		http_respond_error(req, 499, "CLIENT_CLOSED", "client closed the connection");
+	ic->req = NULL;
+	if (ic->inflight == 0)
+		import_free(ic);
+}
+
+void
+api_headers(HttpRequest *req)
+{
+	char name[64];
+	const char *p = req->path, *q;
+	ShardMap *m;
+	ImportCtx *ic;
+	size_t n;
+
+	if (strcmp(req->method_name, "POST") != 0 || strncmp(p, "/v1/collections/", 16) != 0)
+		return;
+	p += 16;
+	q = strchr(p, '/');
+	if (!q || strcmp(q, "/points/import") != 0 || (n = (size_t) (q - p)) >= sizeof(name))
+		return;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	m = shardmap_acquire();
+	if (!shardmap_collection(m, name)) {
+		shardmap_release(m);
+		return;	/* the handler answers 404 */
+	}
+	shardmap_release(m);
+	ic = xcalloc(1, sizeof(ImportCtx));
+	ic->req = req;
+	util_strlcpy(ic->name, name, sizeof(ic->name));
+	sb_init(&ic->line);
+	ic->errors = json_array();
+	http_stream_body(req, import_sink, ic);
+	http_set_cancel(req, import_cancel, ic);
+}
+
+void
+api_points_import(HttpRequest *req, const char *name)
+{
+	ImportCtx *ic = req->sink_arg;
+	ShardMap *m;
+
+	if (!req->sink) {
+		/* not streamed: the collection did not exist when the headers came */
+		if (find_collection(req, name, &m)) {
+			shardmap_release(m);
+			http_respond_error(req, 503, "METADATA_UNAVAILABLE",
+							   "the shard map changed during the request; retry");
+		}
+		return;
+	}
+	/* the last line may lack its newline */
+	if (ic->line.len > 0) {
+		sb_appendn(&ic->line, "", 0);
+		import_line(ic, ic->line.data, ic->line.len);
+		ic->line.len = 0;
+	}
+	import_flush(ic);
+	ic->finished = true;
+	import_maybe_answer(ic);
 }
 
 /* ---- ids helpers ---- */

@@ -268,6 +268,41 @@ config_load_file(const char *path, bool reload, char *err, size_t errlen)
 }
 
 bool
+config_validate_file(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	StrBuf sb;
+	char buf[4096];
+	size_t n;
+	bool ok;
+
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return false;
+	}
+	sb_init(&sb);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		sb_appendn(&sb, buf, n);
+	fclose(f);
+	config_dry_run = true;
+	ok = config_parse_pass(sb.data, path, false, err, errlen);
+	config_dry_run = false;
+	sb_free(&sb);
+	return ok;
+}
+
+void
+config_reset_reloadable(void)
+{
+	char why[256];
+
+	for (size_t i = 0; i < N_ITEMS; i++)
+		if (config_items[i].reloadable && !config_store(&config_items[i], config_items[i].def, why,
+														  sizeof(why)))
+			abort();
+}
+
+bool
 config_apply_env(char *err, size_t errlen)
 {
 	for (size_t i = 0; i < N_ITEMS; i++) {

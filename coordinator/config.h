@@ -38,6 +38,11 @@ bool config_parse_text(const char *text, const char *fname, bool reload,
 					   char *err, size_t errlen) VX_WARN_UNUSED;
 bool config_load_file(const char *path, bool reload, char *err, size_t errlen) VX_WARN_UNUSED;
 
+/* Check a file without applying anything. */
+bool config_validate_file(const char *path, char *err, size_t errlen) VX_WARN_UNUSED;
+/* Put every reloadable setting back to its default (before a reload). */
+void config_reset_reloadable(void);
+
 /* Set one setting by name from a string; the origin names it in errors. */
 bool config_set(const char *name, const char *value, const char *origin, bool reload,
 				char *err, size_t errlen) VX_WARN_UNUSED;

@@ -39,6 +39,7 @@ struct HttpConn {
 	bool in_value;
 	bool expect_continue;
 	bool error_sent;
+	bool body_paused;		/* a body sink asked to stop reading */
 	struct event *resume;
 	char peer[64];
 	HttpConn *next, *prev;
@@ -47,6 +48,7 @@ struct HttpConn {
 static struct event_base *http_base;
 static struct evconnlistener *http_listener;
 static HttpHandler http_handler;
+static HttpHeadersHook http_headers_hook;
 static HttpConn *http_conns;
 static int http_nconns;
 static int http_ninflight;
@@ -214,6 +216,26 @@ conn_parse_error(HttpConn *hc, int status, const char *code, const char *msg)
 }
 
 void
+http_stream_body(HttpRequest *req, HttpBodySink sink, void *arg)
+{
+	req->sink = sink;
+	req->sink_arg = arg;
+}
+
+void
+http_resume_body(HttpRequest *req)
+{
+	HttpConn *hc = req->conn;
+
+	if (!hc || !hc->body_paused)
+		return;
+	hc->body_paused = false;
+	http_parser_pause(&hc->parser, 0);
+	bufferevent_enable(hc->bev, EV_READ);
+	event_active(hc->resume, EV_TIMEOUT, 0);
+}
+
+void
 http_set_cancel(HttpRequest *req, HttpCancelHook hook, void *arg)
 {
 	req->on_cancel = hook;
@@ -363,7 +385,10 @@ on_headers_complete(http_parser *p)
 		conn_parse_error(hc, 400, "BAD_REQUEST", "malformed percent-escape in the path");
 		return -1;	/* 1 would mean "no body" to http_parser */
 	}
-	if ((p->flags & F_CONTENTLENGTH) && p->content_length > (uint64_t) cf_max_body_bytes) {
+	if (http_headers_hook)
+		http_headers_hook(req);
+	if (!req->sink && (p->flags & F_CONTENTLENGTH) &&
+		p->content_length > (uint64_t) cf_max_body_bytes) {
 		char msg[128];
 
 		snprintf(msg, sizeof(msg), "request body is larger than the limit of %d bytes",
@@ -381,6 +406,14 @@ on_body(http_parser *p, const char *at, size_t len)
 {
 	HttpConn *hc = p->data;
 
+	if (hc->req->sink) {
+		if (!hc->req->sink(hc->req, at, len, hc->req->sink_arg)) {
+			/* backpressure: stop after this piece until http_resume_body */
+			hc->body_paused = true;
+			http_parser_pause(p, 1);
+		}
+		return 0;
+	}
 	if (evbuffer_get_length(hc->req->body) + len > (size_t) cf_max_body_bytes) {
 		char msg[128];
 
@@ -424,6 +457,10 @@ conn_process(HttpConn *hc)
 		if (hc->closing)
 			break;
 		if (HTTP_PARSER_ERRNO(&hc->parser) == HPE_PAUSED) {
+			if (hc->body_paused) {
+				bufferevent_disable(hc->bev, EV_READ);
+				return;
+			}
 			if (hc->dispatched) {
 				HttpRequest *req = hc->req;
 
@@ -494,6 +531,14 @@ conn_free(HttpConn *hc)
 			vx_log(LOG_INFO, req->id, "client %s went away; cancelling", hc->peer);
 			if (req->on_cancel)
 				req->on_cancel(req, req->cancel_arg);
+		} else if (hc->req->sink && hc->req->on_cancel) {
+			/* a streaming body's owner holds state: let it clean up */
+			HttpRequest *req = hc->req;
+
+			req->conn = NULL;
+			req->cancelled = true;
+			req->on_cancel(req, req->cancel_arg);
+			req_free(req);
 		} else
 			req_free(hc->req);
 		hc->req = NULL;
@@ -562,13 +607,14 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 
 bool
 http_server_start(struct event_base *base, const char *addr, int port, HttpHandler handler,
-				  char *err, size_t errlen)
+				  HttpHeadersHook headers_hook, char *err, size_t errlen)
 {
 	struct sockaddr_in sin;
 	socklen_t sl = sizeof(sin);
 
 	http_base = base;
 	http_handler = handler;
+	http_headers_hook = headers_hook;
 	http_settings.on_message_begin = on_message_begin;
 	http_settings.on_url = on_url;
 	http_settings.on_header_field = on_header_field;

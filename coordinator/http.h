@@ -19,6 +19,14 @@ typedef struct HttpConn HttpConn;
 typedef struct HttpRequest HttpRequest;
 typedef void (*HttpHandler)(HttpRequest *req);
 typedef void (*HttpCancelHook)(HttpRequest *req, void *arg);
+/*
+ * A body sink gets the body in pieces as they arrive, instead of the body
+ * buffer.  It returns false to pause reading (backpressure); the owner
+ * calls http_resume_body when it can take more.
+ */
+typedef bool (*HttpBodySink)(HttpRequest *req, const char *data, size_t len, void *arg);
+/* Called when the headers are in; may call http_stream_body. */
+typedef void (*HttpHeadersHook)(HttpRequest *req);
 
 struct HttpRequest {
 	HttpConn *conn;			/* NULL once the client has gone */
@@ -34,12 +42,19 @@ struct HttpRequest {
 	bool cancelled;
 	HttpCancelHook on_cancel;
 	void *cancel_arg;
+	HttpBodySink sink;		/* set by http_stream_body */
+	void *sink_arg;
 };
 
 typedef void (*HttpDrainedCallback)(void);
 
 bool http_server_start(struct event_base *base, const char *addr, int port,
-					   HttpHandler handler, char *err, size_t errlen) VX_WARN_UNUSED;
+					   HttpHandler handler, HttpHeadersHook headers_hook, char *err,
+					   size_t errlen) VX_WARN_UNUSED;
+/* From the headers hook: stream this request's body to sink (no size cap). */
+void http_stream_body(HttpRequest *req, HttpBodySink sink, void *arg);
+/* Take more body after a sink returned false. */
+void http_resume_body(HttpRequest *req);
 /* Stop accepting, close idle connections, call cb when none is left. */
 void http_server_drain(HttpDrainedCallback cb);
 int http_server_port(void);

@@ -107,12 +107,19 @@ sighup_cb(evutil_socket_t sig, short what, void *arg)
 		log_info("SIGHUP: no config file to reload");
 		return;
 	}
-	/* reloadable settings only; a failure keeps the old values (best effort) */
-	if (!config_load_file(config_path, true, err, sizeof(err)) ||
-		!config_apply_env(err, sizeof(err)) || !apply_flags(err, sizeof(err))) {
+	/*
+	 * Check the whole file first, so that a mistake changes nothing; then
+	 * rebuild the reloadable settings from defaults, file, environment and
+	 * flags (a line removed from the file goes back to its default).
+	 */
+	if (!config_validate_file(config_path, err, sizeof(err))) {
 		log_warning("SIGHUP: reload failed, keeping the old settings: %s", err);
 		return;
 	}
+	config_reset_reloadable();
+	if (!config_load_file(config_path, true, err, sizeof(err)) ||
+		!config_apply_env(err, sizeof(err)) || !apply_flags(err, sizeof(err)))
+		log_error("SIGHUP: reload failed after validation: %s", err);
 	log_configure(cf_log_level, cf_log_format);
 	log_info("SIGHUP: configuration reloaded from %s", config_path);
 }
@@ -165,7 +172,8 @@ main(int argc, char **argv)
 		dns = evdns_base_new(base, 0);
 	workerconn_init(base, dns);
 	metadata_init(cf_metadata_dsn, on_map_notify);
-	if (!http_server_start(base, cf_listen_addr, cf_listen_port, api_handle, err, sizeof(err))) {
+	if (!http_server_start(base, cf_listen_addr, cf_listen_port, api_handle, api_headers,
+						   err, sizeof(err))) {
 		log_write(LOG_FATAL, NULL, "%s", err);
 		return 1;
 	}

@@ -51,6 +51,7 @@ struct PgPool {
 	bool up;
 	bool resolving;
 	int max_conns;			/* 0: pool_size */
+	bool dropped;			/* node removed; kept so late jobs fail cleanly */
 	char *listen_sql;		/* listener pools: LISTEN on each new connection */
 	PgNotifyCallback notify_cb;
 	PgPool *next;
@@ -213,7 +214,13 @@ pool_drop_now(int node_id)
 		while (p->conns)
 			conn_destroy(p->conns, "node removed");
 		*pp = p->next;
-		free(p);
+		/*
+		 * Jobs submitted just before the drop may still hold the pool in
+		 * their start event; the small struct is kept (never reused) so
+		 * that they fail cleanly instead of touching freed memory.
+		 */
+		p->dropped = true;
+		p->next = NULL;
 		return;
 	}
 }
@@ -331,6 +338,11 @@ job_submit_later_cb(evutil_socket_t fd, short what, void *arg)
 	PgPool *pool = job->pool;
 
 	event_free(job->timer);
+	job->timer = NULL;
+	if (pool->dropped) {
+		job_fail(job, true, "08006", "node %s was removed", pool->name);
+		return;
+	}
 	job->timer = evtimer_new(wc_base, job_timeout_cb, job);
 	{
 		struct timeval tv = {job->timeout_ms / 1000, (job->timeout_ms % 1000) * 1000};

@@ -105,8 +105,34 @@ def psql(port, sql):
 CLUSTER = os.path.join(WORK, "cluster")
 
 
+def lock_table(port, table):
+    """Hold an ACCESS EXCLUSIVE lock on a shard table from a psql session;
+    returns the process (write ROLLBACK to it to release)."""
+    st = vectron.load_state(CLUSTER)
+    cmd = [os.path.join(st["pgbin"], "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres"]
+    if os.geteuid() == 0:
+        cmd = ["runuser", "-u", "postgres", "--"] + cmd
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True)
+    p.stdin.write("BEGIN; LOCK TABLE vectron_shards.%s IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(0);\n" % table)
+    p.stdin.flush()
+    time.sleep(0.3)
+    return p
+
+
+def unlock_table(p):
+    p.stdin.write("ROLLBACK;\n\\q\n")
+    p.stdin.flush()
+    p.wait(timeout=10)
+
+
+def shard_tables(port):
+    return psql(port, "SELECT tablename FROM pg_tables WHERE schemaname = 'vectron_shards'").split()
+
+
 def main():
     os.environ["VECTRON_MAX_BODY_BYTES"] = str(8 << 20)
+    # short worker deadlines, so the deadline failover test is quick
+    os.environ["VECTRON_WORKER_TIMEOUT_MS"] = "2000"
     t0 = time.time()
     r = subprocess.run([sys.executable, CLI, "cluster", "up", "--workers", "3", "--dir", CLUSTER],
                        capture_output=True, text=True)
@@ -222,6 +248,34 @@ def run_tests(c, st):
     check("http-keepalive-pipelined", got.count(b"HTTP/1.1 200") == 2 and b"Connection: keep-alive" in got)
     s, b = c.req("GET", "/healthz")
     check("server-still-serving", s == 200)
+
+    # ---- SIGHUP reloads reloadable settings; a bad file keeps the old ones
+    conf = os.path.join(CLUSTER, "coordinator.conf")
+    orig = open(conf).read()
+    pid = vectron.coordinator_pid(CLUSTER)
+    s0, _ = c.req("POST", "/v1/collections", {"name": "hup", "dimension": 2})
+    pts = [{"id": i, "vector": [i, i]} for i in range(6)]
+    with open(conf, "a") as f:
+        f.write("max_batch_points = 5\n")
+    os.kill(pid, signal.SIGHUP)
+    time.sleep(0.5)
+    s1, b1 = c.req("PUT", "/v1/collections/hup/points", {"points": pts})
+    with open(conf, "a") as f:
+        f.write("max_batch_points = lots\n")
+    os.kill(pid, signal.SIGHUP)
+    time.sleep(0.5)
+    s2, b2 = c.req("PUT", "/v1/collections/hup/points", {"points": pts})
+    with open(conf, "w") as f:
+        f.write(orig)
+    os.kill(pid, signal.SIGHUP)
+    time.sleep(0.5)
+    s3, b3 = c.req("PUT", "/v1/collections/hup/points", {"points": pts})
+    log = open(os.path.join(CLUSTER, "coordinator.log")).read()
+    check("sighup-reload-applies", s0 == 201 and s1 == 400 and "at most 5" in b1["error"]["message"], (s1, b1))
+    check("sighup-bad-file-keeps-old", s2 == 400 and "reload failed, keeping the old settings" in log
+          and "coordinator.conf:" in log.split("reload failed")[-1], (s2, b2))
+    check("sighup-restore", s3 == 200 and b3 == {"upserted": 6}, (s3, b3))
+    c.req("DELETE", "/v1/collections/hup")
 
     # ---- collection validation
     bad = [
@@ -442,6 +496,26 @@ def run_tests(c, st):
     s, b = c.req("POST", "/v1/collections/s1r1/points/import", raw=("\n".join(lines) + "\n").encode())
     check("import-ndjson", s == 200 and b["imported"] == 300 and [e["line"] for e in b["errors"]] == [11, 21], b)
 
+    # streamed import larger than max_body_bytes (8 MiB here): parsed as it arrives
+    s, b = c.req("POST", "/v1/collections", {"name": "imp", "dimension": 16, "shards": 2})
+    rows = []
+    for i in range(60000):
+        rows.append('{"id":"i%d","vector":[%s],"payload":{"n":%d}}' % (i, ",".join("%.4f" % (rnd.random()) for _ in range(16)), i))
+    rows.insert(30000, "garbage")
+    blob = ("\n".join(rows)).encode()
+    t = time.time()
+    s, b = Client(port).req("POST", "/v1/collections/imp/points/import", raw=blob, headers={"Content-Type": "application/x-ndjson"})
+    el = time.time() - t
+    s2, b2 = c.req("GET", "/v1/collections/imp")
+    check("import-streamed-beyond-body-limit", len(blob) > (8 << 20) and s == 200 and b.get("imported") == 60000
+          and [e["line"] for e in b.get("errors", [])] == [30001] and b2.get("count") == 60000, (s, str(b)[:200], b2.get("count")))
+    print("   streamed import: %d bytes, 60000 points in %.2fs" % (len(blob), el))
+    s, b = c.req("POST", "/v1/collections/imp/points/get", {"ids": ["i59999", "i0"], "with_vector": False})
+    check("import-last-line-without-newline", s == 200 and [p["id"] for p in b["points"]] == ["i59999", "i0"], b)
+    c.req("DELETE", "/v1/collections/imp")
+    s, b = c.req("POST", "/v1/collections/nosuch/points/import", raw=b'{"id":1}\n')
+    check("import-unknown-collection-404", s == 404 and is_error(b, "COLLECTION_NOT_FOUND"))
+
     # ---- nodes: drain, remove with placements, remove empty node
     s, b = c.req("DELETE", "/v1/admin/nodes/w1")
     check("nodes-remove-with-placements-409", s == 409 and is_error(b, "NODE_HAS_PLACEMENTS"), (s, b))
@@ -477,14 +551,12 @@ def run_tests(c, st):
 
     # ---- a client that hangs up cancels its worker query
     s, b = c.req("GET", "/v1/collections/s1r1")
+    check("collection-get-id-and-tables", isinstance(b.get("id"), int) and
+          all(sp["table"].startswith("c%d_s" % b["id"]) for sp in b["shard_placements"]), b)
     node = b["shard_placements"][0]["placements"][0]["node"]
     wport = [w["port"] for w in st["workers"] if w["name"] == node][0]
-    tables = psql(wport, "SELECT tablename FROM pg_tables WHERE schemaname = 'vectron_shards'").split()
-    cid = None
-    s, b = c.req("GET", "/v1/collections")
-    # find the s1r1 table: the one on that node whose count matches
-    t1 = [t for t in tables if psql(wport, "SELECT count(*) FROM vectron_shards.%s WHERE NOT deleted" % t) == str(len(data["s1r1"]) + 300)]
-    check("find-s1r1-table", len(t1) == 1, (tables, t1))
+    t1 = [b_sp["table"] for b_sp in c.req("GET", "/v1/collections/s1r1")[1]["shard_placements"]]
+    check("find-s1r1-table", len(t1) == 1 and t1[0] in shard_tables(wport), t1)
     if t1:
         locker = vectron.runas([os.path.join(st["pgbin"], "psql"), "-X", "-q", "-h", "127.0.0.1", "-p", str(wport),
                                 "-U", "postgres", "-d", "postgres"], input=None, capture_output=False) if False else None
@@ -517,7 +589,9 @@ def run_tests(c, st):
         locker.wait(timeout=10)
         with open(os.path.join(CLUSTER, "coordinator.log")) as f:
             log = f.read()
-        check("client-hangup-cancels-worker-query", blocked and ended and "went away; cancelling" in log, (blocked, ended))
+        # cancelled by the hang-up (the connection was dropped), not by the 2 s deadline
+        check("client-hangup-cancels-worker-query", blocked and ended and "went away; cancelling" in log
+              and "passed its deadline" not in log, (blocked, ended))
         s, b = c.req("POST", "/v1/collections/s1r1/search", {"vector": [0.0] * dim, "k": 3})
         check("search-after-cancel", s == 200 and len(b["results"]) == 3)
         # a worker's SQL error passes through with its SQLSTATE and node
@@ -578,15 +652,41 @@ def run_tests(c, st):
     fault_worker(c, st, data, mkvec)
     fault_coordinator(c, st, mkvec)
 
-    # ---- SIGTERM drains and exits 0
+    # ---- SIGTERM drains: a request in flight still gets its answer, then exit 0
     pid = vectron.coordinator_pid(CLUSTER)
+    s, b = c.req("GET", "/v1/collections/s3r3")
+    mine = {sp["table"] for sp in b["shard_placements"]}
+    locks = []
+    for w in st["workers"]:
+        for t in shard_tables(w["port"]):
+            if t in mine:
+                locks.append(lock_table(w["port"], t))
+    result = {}
+
+    def slow():
+        result["r"] = Client(port).req("POST", "/v1/collections/s3r3/search", {"vector": mkvec(), "k": 3})
+    th = threading.Thread(target=slow)
+    th.start()
+    time.sleep(0.5)
     os.kill(pid, signal.SIGTERM)
+    time.sleep(0.5)
+    refused = False
+    try:
+        Client(port).req("GET", "/healthz")
+    except OSError:
+        refused = True
+    alive_while_busy = vectron.pid_alive(pid)
+    for lk in locks:
+        unlock_table(lk)
+    th.join(timeout=20)
     for _ in range(100):
         if not vectron.pid_alive(pid):
             break
         time.sleep(0.05)
     with open(os.path.join(CLUSTER, "coordinator.log")) as f:
         log = f.read()
+    check("sigterm-stops-accepting", refused)
+    check("sigterm-waits-for-inflight", alive_while_busy and result.get("r", (0,))[0] == 200, result)
     check("sigterm-drains-and-exits", not vectron.pid_alive(pid) and "exiting" in log.split("signal 15")[-1])
 
 
@@ -646,6 +746,11 @@ def fault_worker(c, st, data, mkvec):
     check("fault-worker-allow-partial", s == 200 and b["partial"] is True and b["missing_shards"] and len(b["results"]) == 5, (s, b))
     s, b = c.req("GET", "/v1/admin/nodes")
     check("fault-worker-node-down", s == 200 and [n["up"] for n in b["nodes"] if n["name"] == "w2"] == [False], b)
+    # a collection deleted while a node is down: its tables there go when it returns
+    s, b = c.req("GET", "/v1/collections/s8r1")
+    s8_tables = {sp["table"] for sp in b["shard_placements"]}
+    s, b = c.req("DELETE", "/v1/collections/s8r1")
+    check("delete-with-node-down", s == 200, (s, b))
     # restart: the stale placement is repaired and replicas converge
     vectron.runas([os.path.join(st["pgbin"], "pg_ctl"), "-D", w2["data"], "-l", os.path.join(w2["dir"], "server.log"), "-w", "start"], capture_output=True)
     repaired = False
@@ -672,6 +777,30 @@ def fault_worker(c, st, data, mkvec):
         if len(sums) != 1:
             same = False
     check("fault-worker-replicas-converge", repaired and same, tables)
+    left = []
+    for _ in range(60):
+        left = [t for t in shard_tables(w2["port"]) if t in s8_tables]
+        if not left:
+            break
+        time.sleep(0.2)
+    check("delete-finishes-on-returned-node", not left, left)
+
+    # a placement that passes its deadline is dropped and the shard retried
+    s, b = c.req("GET", "/v1/collections/s3r3")
+    mine = {sp["table"] for sp in b["shard_placements"]}
+    victim = st["workers"][0]
+    locks = [lock_table(victim["port"], t) for t in shard_tables(victim["port"]) if t in mine]
+    t0 = time.time()
+    oks = 0
+    for _ in range(4):
+        s, b = c.req("POST", "/v1/collections/s3r3/search", {"vector": mkvec(), "k": 5})
+        oks += s == 200 and len(b["results"]) == 5
+    took = time.time() - t0
+    for lk in locks:
+        unlock_table(lk)
+    with open(os.path.join(CLUSTER, "coordinator.log")) as f:
+        log = f.read()
+    check("deadline-failover-to-replica", oks == 4 and ("deadline" in log or "57014" in log), (oks, took))
 
 
 def fault_coordinator(c, st, mkvec):
