@@ -6,7 +6,9 @@
  */
 #include "api.h"
 
+#include "api_auth.h"
 #include "api_internal.h"
+#include "authz.h"
 #include "health.h"
 #include "log.h"
 #include "metadata.h"
@@ -406,6 +408,9 @@ api_handle(HttpRequest *req)
 		respond_not_found(req);
 		goto out;
 	}
+	/* issue 5: authentication, rate limits and RBAC (no-op with auth = off) */
+	if (!authz_request(req) || api_auth_route(req, segs, n))
+		goto out;
 	if (n == 1 && strcmp(segs[0], "healthz") == 0) {
 		if (m != HTTP_GET)
 			respond_method(req, "GET");

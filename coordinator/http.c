@@ -108,6 +108,7 @@ req_free(HttpRequest *req)
 	free(req->path);
 	free(req->query);
 	free(req->authorization);
+	free(req->extra_headers);
 	if (req->body)
 		evbuffer_free(req->body);
 	free(req);
@@ -133,9 +134,10 @@ conn_write_response(HttpConn *hc, HttpRequest *req, int status, const char *ctyp
 
 	evbuffer_add_printf(out,
 						"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-						"X-Request-Id: %s\r\nConnection: %s\r\n\r\n",
+						"X-Request-Id: %s\r\nConnection: %s\r\n%s\r\n",
 						status, status_text(status), ctype, len, req ? req->id : "-",
-						keep_alive ? "keep-alive" : "close");
+						keep_alive ? "keep-alive" : "close",
+						req && req->extra_headers ? req->extra_headers : "");
 	if (len)
 		evbuffer_add(out, body, len);
 }
@@ -267,6 +269,7 @@ on_message_begin(http_parser *p)
 	req->body = evbuffer_new();
 	req->start_ms = util_now_ms();
 	snprintf(req->id, sizeof(req->id), "%llx", (unsigned long long) ++http_reqno);
+	snprintf(req->peer_ip, sizeof(req->peer_ip), "%.*s", (int) strcspn(hc->peer, ":"), hc->peer);
 	hc->req = req;
 	hc->url.len = 0;
 	hc->url.data[0] = '\0';

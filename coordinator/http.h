@@ -35,6 +35,8 @@ struct HttpRequest {
 	char *path;				/* decoded path without the query */
 	char *query;			/* raw query string or NULL */
 	char *authorization;	/* Authorization header, for the auth hook */
+	char peer_ip[48];		/* client address without the port */
+	char *extra_headers;	/* "Name: value\r\n"... added to the answer (owned) */
 	struct evbuffer *body;
 	char id[20];			/* request id for logs and X-Request-Id */
 	uint64_t start_ms;
