@@ -431,7 +431,7 @@ def run_tests(c, cb, st, keyfile, pubpem):
     bad_sig = parts[2][:-2] + ("AA" if parts[2][-2:] != "AA" else "BB")
     forged = {
         "tampered-signature": parts[0] + "." + parts[1] + "." + bad_sig,
-        "tampered-payload": parts[0] + "." + b64u(json.dumps(dict(good, role="admin", sub="1")).encode()) + "." + parts[2],
+        "tampered-payload": parts[0] + "." + b64u(json.dumps(dict(good, sub=str(bob_id))).encode()) + "." + parts[2],
         "wrong-key": es256(other, hdr, good),
         "unknown-kid": es256(keyfile, dict(hdr, kid="nope"), good),
         "alg-none": b64u(json.dumps({"alg": "none", "typ": "JWT", "kid": "k1"}).encode()) + "." + parts[1] + ".",
@@ -521,6 +521,7 @@ def run_tests(c, cb, st, keyfile, pubpem):
 
     # ---- rate limit per key on B (5/s, burst 10)
     tl = sdk(c, mkkey(c, admin, "readonly")["key"])
+    time.sleep(1.2)     # B learns of the new key from its next snapshot
     codes = []
     for _ in range(30):
         s, b = cb.req("GET", "/v1/collections", token=tl)
