@@ -1,12 +1,13 @@
 # Makefile: the vectron PostgreSQL extension (PGXS), and the entry points for
 # everything around it (coordinator, tests, demo, benchmarks).
 #
-#   make                    build the extension (and the coordinator, tools)
+#   make                    build the extension (make coordinator, make tools: the rest)
 #   make install            install the extension into pg_config's directories
 #   make installcheck       pg_regress against a running server (PGXS)
 #   make prove_installcheck TAP tests against an installed server (PGXS)
 #   make check              everything, on throwaway PostgreSQL instances
-#   make demo               local instance with Fashion-MNIST loaded, searches
+#   make demo               local cluster, Fashion-MNIST through REST, searches
+#   make demo-sql           one instance, Fashion-MNIST in a table, SQL searches
 #   make bench              benchmarks (see docs/benchmarks.md)
 
 EXTENSION = vectron
@@ -33,6 +34,7 @@ PROVE_FLAGS = -I ./test/perl
 
 EXTRA_CLEAN = test/unit/test_distance test/fuzz/fuzz_vector_text \
 	test/fuzz/fuzz_vector_recv test/fuzz/fuzz_jwt bench/vdata bench/bench_kernels bench/ann_client \
+	bench/coord_client \
 	results regression.diffs regression.out
 
 PG_CONFIG ?= pg_config
@@ -90,12 +92,16 @@ bench/ann_client: bench/ann_client.c
 	$(TOOL_CC) $(TOOL_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ bench/ann_client.c \
 		-L$(shell $(PG_CONFIG) --libdir) -lpq
 
+bench/coord_client: bench/coord_client.c
+	$(TOOL_CC) $(TOOL_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ bench/coord_client.c \
+		-L$(shell $(PG_CONFIG) --libdir) -lpq
+
 UNIT_TESTS = test/unit/test_distance test/unit/test_parse
 FUZZERS = test/fuzz/fuzz_vector_text test/fuzz/fuzz_vector_recv test/fuzz/fuzz_jwt
 # tools whose sources exist (bench/ grows in its own branch)
-TOOLS = $(filter $(patsubst %.c,%,$(wildcard bench/*.c)),bench/vdata bench/bench_kernels bench/ann_client)
+TOOLS = $(filter $(patsubst %.c,%,$(wildcard bench/*.c)),bench/vdata bench/bench_kernels bench/ann_client bench/coord_client)
 
-.PHONY: tools unit fuzzers coordinator check check-full demo bench deps
+.PHONY: tools unit fuzzers coordinator check check-full demo demo-sql bench deps
 
 tools: $(TOOLS)
 unit: $(UNIT_TESTS)
@@ -117,6 +123,9 @@ check-full:
 
 demo:
 	scripts/demo
+
+demo-sql:
+	scripts/demo-sql
 
 bench:
 	scripts/install-deps

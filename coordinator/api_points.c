@@ -1212,6 +1212,24 @@ search_cancel(HttpRequest *req, void *arg)
 	http_respond_error(req, 499, "CLIENT_CLOSED", "client closed the connection");
 }
 
+/*
+ * Per-request settings, sent ahead of the shard queries in the same
+ * pipeline (so in the same implicit transaction; is_local = true keeps them
+ * there).  hnsw.ef_search works as a placeholder before the HNSW code
+ * defines it.  With a filter, iterative index scans are switched on only if
+ * the worker's HNSW knows the setting and the value, so an older or
+ * different build degrades to a plain scan instead of failing; the vector
+ * literal in FROM loads the extension's library (at planning) so that its
+ * settings are visible in pg_settings.
+ */
+#define SEARCH_PRELUDE \
+	"SELECT set_config('hnsw.ef_search', $1, true), set_config('statement_timeout', $2, true)"
+#define SEARCH_PRELUDE_FILTER \
+	"SELECT set_config('hnsw.ef_search', $1, true), set_config('statement_timeout', $2, true), " \
+	"(SELECT set_config(name, 'relaxed_order', true) FROM pg_settings " \
+	" WHERE name = 'hnsw.iterative_scan' AND 'relaxed_order' = ANY (enumvals)) " \
+	"FROM (SELECT '[0]'::vector) AS load_library"
+
 void
 api_search(HttpRequest *req, const char *name, bool batch)
 {
@@ -1280,12 +1298,7 @@ api_search(HttpRequest *req, const char *name, bool batch)
 		params_add(&pre, ef);
 		params_add(&pre, timeout);
 		sp->f = fanout_start(m, c, NULL,
-							 sp->has_filter
-								 ? "SELECT set_config('hnsw.ef_search', $1, true), "
-								   "set_config('statement_timeout', $2, true), "
-								   "set_config('hnsw.iterative_scan', 'relaxed_order', true)"
-								 : "SELECT set_config('hnsw.ef_search', $1, true), "
-								   "set_config('statement_timeout', $2, true)",
+							 sp->has_filter ? SEARCH_PRELUDE_FILTER : SEARCH_PRELUDE,
 							 &pre, search_build, sa, search_one_done, sa);
 		params_free(&pre);
 	}
