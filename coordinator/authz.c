@@ -494,6 +494,30 @@ decide(HttpRequest *req, bool respond)
 }
 
 bool
+authz_visible(const char *name)
+{
+	RbacSubject s = {0};
+	const char *colls[JWT_MAX_COLLECTIONS];
+
+	if (!az_on)
+		return true;
+	if (!az_caller.authenticated)
+		return false;
+	if (az_caller.claims.type == JWT_TOKEN_SDK) {
+		s.token = RBAC_TOKEN_SDK;
+		for (int i = 0; i < az_caller.claims.ncollections; i++)
+			colls[i] = az_caller.claims.collections[i];
+		s.collections = colls;
+		s.ncollections = az_caller.claims.ncollections;
+	} else
+		s.token = RBAC_TOKEN_LOGIN;
+	if (!rbac_in_scope(&s, name))
+		return false;
+	return az_caller.role == RBAC_ROLE_ADMIN ||
+		access_of(name, az_caller.user_id) != RBAC_ACCESS_NONE;
+}
+
+bool
 authz_request(HttpRequest *req)
 {
 	if (!az_on)

@@ -59,6 +59,12 @@ bool authz_request(HttpRequest *req);
  */
 bool authz_precheck(HttpRequest *req);
 
+/*
+ * May the current caller see collection name in GET /v1/collections?  In
+ * the key's scope, and (non-admins) owned or granted.  True with auth off.
+ */
+bool authz_visible(const char *name);
+
 /* The caller of the request being dispatched now (NULL when auth is off). */
 const AuthCaller *authz_caller(void);
 

@@ -416,6 +416,15 @@ def run_tests(c, cb, st, keyfile, pubpem):
     check("scope:create-out-of-scope-403", s == 403, (s, b))
     s, b = c.req("GET", "/v1/collections/ca", token=ta)
     check("scope:read-out-of-scope-403", s == 403, (s, b))
+    names = lambda b: sorted(x["name"] for x in (b or {}).get("collections", []))
+    s, b = c.req("GET", "/v1/collections", token=ta)
+    check("list:filtered-by-key-scope", s == 200 and names(b) == ["cw"], (s, names(b)))
+    s, b = c.req("GET", "/v1/collections", token=carol)
+    check("list:filtered-by-rights", s == 200 and names(b) == [], (s, names(b)))
+    s, b = c.req("GET", "/v1/collections", token=bob)
+    check("list:granted-visible", s == 200 and names(b) == ["ca"], (s, names(b)))
+    s, b = c.req("GET", "/v1/collections", token=admin)
+    check("list:admin-sees-all", s == 200 and names(b) == ["ca", "cw"], (s, names(b)))
 
     # ---- forged and malformed tokens: each 401, nothing else affected
     now = int(time.time())
