@@ -565,6 +565,48 @@ def run_tests(c, cb, st, keyfile, pubpem):
     s, b = c.req("GET", "/v1/admin/audit?action=login", token=admin)
     check("audit:filter", s == 200 and b["events"] and all(e["action"] == "login" for e in b["events"]), s)
 
+    # ---- injection: SQL and JSON tricks get a 400 or are stored literally
+    evil_email = "eve'); DROP TABLE vectron_meta.api_key;--@example.com"
+    evil_pw = secret("Pw-" + secrets.token_hex(8) + "'\"\\;--")
+    s, b = c.req("POST", "/v1/auth/register", {"email": evil_email, "password": evil_pw})
+    check("inject:email-stored-literally", s == 201, (s, b))
+    s, b = c.req("POST", "/v1/auth/login", {"email": evil_email, "password": evil_pw})
+    check("inject:login-with-tricky-password", s == 200, (s, b))
+    if s == 200:
+        secret(b["access_token"])
+        secret(b["refresh_token"])
+    s, b = mkcoll(c, admin, "x'; DROP TABLE vectron_meta.app_user;--")
+    check("inject:collection-name-400", s == 400, (s, b))
+    evil_name = "k\"}'; DELETE FROM vectron_meta.app_user;-- {\"a\":1}"
+    s, b = c.req("POST", "/v1/keys", {"name": evil_name, "role": "readonly", "collections": ["*"]}, token=admin)
+    check("inject:key-name-created", s == 201, (s, b))
+    if s == 201:
+        secret(b["key"])
+    s, b = c.req("GET", "/v1/keys", token=admin)
+    check("inject:key-name-literal", s == 200 and any(x["name"] == evil_name for x in b["keys"]), s)
+    s, b = c.req("POST", "/v1/keys", {"name": "n", "role": "readonly", "collections": ["a\",\"b"]}, token=admin)
+    check("inject:array-literal-trick-400", s == 400, (s, b))
+    s, b = c.req("POST", "/v1/keys", {"name": "n", "role": "admin' OR '1'='1", "collections": ["*"]}, token=admin)
+    check("inject:role-400", s == 400, (s, b))
+    s, b = c.req("POST", "/v1/collections/ca/grants", {"user_id": "1 OR 1=1", "role": "write"}, token=admin)
+    check("inject:grant-user-id-400", s == 400, (s, b))
+    s, b = c.req("DELETE", "/v1/keys/%27%20OR%20%271%27=%271", token=admin)
+    check("inject:key-id-404", s == 404, (s, b))
+    s, b = c.req("DELETE", "/v1/admin/users/1%20OR%201=1", token=admin)
+    check("inject:user-id-404", s == 404, (s, b))
+    s, b = c.req("POST", "/v1/auth/login", raw=b'{"email":"admin@example.com","email":"x@y.z","password":"aaaaaaaa"}')
+    check("inject:duplicate-json-key-400", s == 400 and code_of(b) == "INVALID_JSON", (s, b))
+    s, b = c.req("POST", "/v1/auth/login", {"email": "admin@example.com\u0000x", "password": "aaaaaaaa"})
+    check("inject:nul-in-email-400", s == 400, (s, b))
+    s, b = c.req("POST", "/v1/auth/token", {"api_key": ["vk_x"]})
+    check("inject:api-key-wrong-type-401", s == 401, (s, b))
+    counts = vectron_psql(st, "SELECT (SELECT count(*) FROM vectron_meta.app_user) > 0, "
+                              "(SELECT count(*) FROM vectron_meta.api_key) > 0, "
+                              "(SELECT count(*) FROM vectron_meta.collection WHERE name = 'ca')")
+    s, b = c.req("GET", "/v1/admin/users", token=admin)
+    check("inject:tables-intact", counts == "t|t|1" and s == 200 and
+          any(u["email"] == evil_email for u in b["users"]), (counts, s))
+
     # ---- stored forms: hashes only
     rows_ = vectron_psql(st, "SELECT hash FROM vectron_meta.api_key UNION ALL "
                              "SELECT hash FROM vectron_meta.refresh_token UNION ALL "
