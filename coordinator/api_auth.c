@@ -401,30 +401,39 @@ take_token(HttpRequest *req, AuthCtx *c, const char *field, ApikeyKind kind)
 	return ok;
 }
 
+typedef enum { RT_REFRESH, RT_LOGOUT } RtAction;
+
+/* The family is revoked: answer the logout (200) or the reuse (401). */
 static void
 family_revoked(PgJob *job, void *arg)
 {
+	AuthCtx *c = arg;
+
 	if (!job->ok)
-		log_warning("auth: revoking a refresh family failed: %s", job->errmsg ? job->errmsg : "?");
+		meta_error(c, job);
+	else if (c->grace == RT_LOGOUT)
+		http_respond_json(c->req, 200, json_pack("{s:b}", "revoked", 1));
+	else
+		authz_respond_401(c->req, "refresh token reuse detected; the session is revoked");
 	pgjob_free(job);
+	ctx_free(c);
 }
 
+/* Revoke a refresh family, then answer (the answer waits for the commit). */
 static void
-revoke_family(const char *family)
+revoke_family(AuthCtx *c, const char *family)
 {
 	ParamList p;
 	PgJob *job;
 
 	params_init(&p);
 	params_add(&p, family);
-	job = pgjob_new(family_revoked, NULL);
+	job = pgjob_new(family_revoked, c);
 	pgjob_add(job, "UPDATE vectron_meta.refresh_family SET revoked = true WHERE id = $1::bigint",
 			  &p);
 	params_free(&p);
 	submit(job);
 }
-
-typedef enum { RT_REFRESH, RT_LOGOUT } RtAction;
 
 static void
 refresh_found(PgJob *job, void *arg)
@@ -446,10 +455,10 @@ refresh_found(PgJob *job, void *arg)
 		goto fail;
 	}
 	if (logout) {
-		revoke_family(PQgetvalue(r, 0, 4));
 		authz_audit(c->req, NULL, "logout", t, "ok");
-		http_respond_json(c->req, 200, json_pack("{s:b}", "revoked", 1));
-		goto fail;
+		revoke_family(c, PQgetvalue(r, 0, 4));
+		pgjob_free(job);
+		return;
 	}
 	if (strcmp(PQgetvalue(r, 0, 3), "t") == 0) {
 		authz_respond_401(c->req, "the session was revoked");
@@ -457,10 +466,10 @@ refresh_found(PgJob *job, void *arg)
 	}
 	if (strcmp(PQgetvalue(r, 0, 1), "t") == 0) {
 		/* reuse of a used token: someone else has it; end the session */
-		revoke_family(PQgetvalue(r, 0, 4));
 		authz_audit(c->req, NULL, "refresh.reuse", t, "family revoked");
-		authz_respond_401(c->req, "refresh token reuse detected; the session is revoked");
-		goto fail;
+		revoke_family(c, PQgetvalue(r, 0, 4));
+		pgjob_free(job);
+		return;
 	}
 	if (strcmp(PQgetvalue(r, 0, 2), "t") == 0) {
 		authz_respond_401(c->req, "refresh token expired");
