@@ -2,11 +2,13 @@
 """auth_integration.py: issue 5 end to end, against real PostgreSQL and the
 real coordinator.
 
-Brings up a local cluster with `bin/vectron cluster up` (auth off: a smoke
-test of the unauthenticated API), then restarts the coordinator with
-auth = on (ES256 key and pepper in 0600 files, cheap argon2 parameters, a
-bootstrap admin whose password comes from the environment) and starts a
-second coordinator B on the same metadata with a low per-key rate limit.
+Brings up a local cluster with `bin/vectron cluster up --auth` (ES256 key,
+pepper and bootstrap admin password in 0600 files, an admin API key in
+credentials.json; cheap argon2 parameters and open registration through
+VECTRON_AUTH_* environment variables), checks the CLI side (file modes,
+`cluster env`, a CLI command authenticated by VECTRON_API_KEY), and starts
+a second coordinator B on the same metadata with a low per-key rate limit.
+(Suite 55 runs the whole REST API with auth off.)
 Drives the route x token type x role table of docs/security.md (allowed /
 401 / 403), forged and malformed tokens, refresh rotation and reuse,
 key revocation on both coordinators, rotation grace, grants, user deletion,
@@ -163,66 +165,56 @@ def start_b(st, port, env):
 
 def main():
     t0 = time.time()
-    r = subprocess.run([sys.executable, CLI, "cluster", "up", "--workers", "2", "--dir", CLUSTER],
+    # test settings: env overrides the coordinator.conf that `cluster up --auth` writes
+    test_env = {"VECTRON_AUTH_ARGON2_T": "1", "VECTRON_AUTH_ARGON2_M_KIB": "256",
+                "VECTRON_AUTH_REGISTRATION": "open", "VECTRON_AUTH_RATE_IP": "100000",
+                "VECTRON_AUTH_RATE_IP_BURST": "100000", "VECTRON_AUTH_CACHE_POLL_MS": "500"}
+    os.environ.update(test_env)
+    r = subprocess.run([sys.executable, CLI, "cluster", "up", "--auth", "--workers", "2", "--dir", CLUSTER],
                        capture_output=True, text=True)
-    if not check("cluster-up", r.returncode == 0, r.stderr + r.stdout):
+    say("   " + r.stdout.strip().replace("\n", "\n   "))
+    if not check("cluster-up-auth", r.returncode == 0, r.stderr + r.stdout):
         return
     st = vectron.load_state(CLUSTER)
     say("   cluster up in %.1fs" % (time.time() - t0))
     b_proc = None
     try:
-        # ---- auth off: the unauthenticated API works and auth routes say so
-        c = Client(st["coordinator_port"])
-        s, b = c.req("GET", "/v1/collections")
-        check("off:collections-open", s == 200, (s, b))
-        s, b = c.req("GET", "/v1/me")
-        check("off:auth-disabled", s == 404 and code_of(b) == "AUTH_DISABLED", (s, b))
-        c.conn = None
-
-        # ---- restart with auth on
-        os.makedirs(AUTHDIR, exist_ok=True)
-        key = os.path.join(AUTHDIR, "es256.pem")
-        subprocess.run("openssl ecparam -name prime256v1 -genkey -noout | "
-                       "openssl pkcs8 -topk8 -nocrypt -out %s" % key, shell=True, check=True,
-                       capture_output=True)
-        os.chmod(key, 0o600)
-        pub = subprocess.run(["openssl", "ec", "-in", key, "-pubout"], capture_output=True,
-                             check=True).stdout
+        ad = os.path.join(CLUSTER, "auth")
+        key = os.path.join(ad, "es256.pem")
+        cred_path = os.path.join(CLUSTER, "credentials.json")
+        with open(cred_path) as f:
+            cred = json.load(f)
+        ADMIN["pw"] = secret(cred["password"])
+        secret(cred["api_key"])
+        with open(os.path.join(ad, "pepper")) as f:
+            secret(f.read())
         with open(key) as f:
             for line in f.read().splitlines():
                 if "-----" not in line and len(line) > 20:
                     secret(line)
-        pepper = os.path.join(AUTHDIR, "pepper")
-        with open(pepper, "w") as f:
-            f.write(secret(secrets.token_hex(32)))
-        os.chmod(pepper, 0o600)
-        admin_pw = ADMIN["pw"] = secret("Adm-" + secrets.token_hex(12))
-        env = dict(os.environ)
-        env.update({"VECTRON_AUTH": "on", "VECTRON_AUTH_SIGNING_KEY": "file:" + key,
-                    "VECTRON_AUTH_PEPPER": "file:" + pepper,
-                    "VECTRON_AUTH_ARGON2_T": "1", "VECTRON_AUTH_ARGON2_M_KIB": "256",
-                    "VECTRON_AUTH_REGISTRATION": "open",
-                    "VECTRON_AUTH_BOOTSTRAP_ADMIN_EMAIL": "admin@example.com",
-                    "VECTRON_AUTH_BOOTSTRAP_ADMIN_PASSWORD": "env:VX_TEST_ADMIN_PW",
-                    "VX_TEST_ADMIN_PW": admin_pw,
-                    "VECTRON_AUTH_RATE_IP": "100000", "VECTRON_AUTH_RATE_IP_BURST": "100000",
-                    "VECTRON_AUTH_CACHE_POLL_MS": "500"})
-        pid = vectron.coordinator_pid(CLUSTER)
-        os.kill(pid, signal.SIGTERM)
-        for _ in range(100):
-            if not vectron.pid_alive(pid):
-                break
-            time.sleep(0.05)
-        saved = dict(os.environ)
-        os.environ.clear()
-        os.environ.update(env)
-        try:
-            vectron.start_coordinator(CLUSTER, st)
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-        envb = dict(env)
-        envb.update({"VECTRON_AUTH_RATE_KEY": "5", "VECTRON_AUTH_RATE_KEY_BURST": "10"})
+        pub = subprocess.run(["openssl", "ec", "-in", key, "-pubout"], capture_output=True,
+                             check=True).stdout
+        modes = [oct(os.stat(p_).st_mode & 0o777) for p_ in
+                 (cred_path, key, os.path.join(ad, "pepper"), os.path.join(ad, "admin-password"))]
+        check("cli:secret-files-0600", modes == ["0o600"] * 4, modes)
+        check("cli:up-prints-path-not-secrets", cred_path in r.stdout and
+              not any(x in r.stdout + r.stderr for x in SECRETS), r.stdout)
+        r = subprocess.run([sys.executable, CLI, "cluster", "env", "--dir", CLUSTER],
+                           capture_output=True, text=True)
+        ex = dict(l[len("export "):].split("=", 1) for l in r.stdout.splitlines() if l.startswith("export "))
+        check("cli:env", r.returncode == 0 and set(ex) == {"VECTRON_URL", "VECTRON_API_KEY", "VECTRON_TOKEN"} and
+              ex["VECTRON_API_KEY"] == cred["api_key"], sorted(ex))
+        if "VECTRON_TOKEN" in ex:
+            secret(ex["VECTRON_TOKEN"])
+            s, b = Client(st["coordinator_port"]).req("GET", "/v1/admin/nodes", token=ex["VECTRON_TOKEN"])
+            check("cli:env-token-works", s == 200 and len(b["nodes"]) == 2, (s, b))
+        cenv = dict(os.environ, VECTRON_URL=ex.get("VECTRON_URL", ""), VECTRON_API_KEY=cred["api_key"])
+        r = subprocess.run([sys.executable, CLI, "nodes", "list"], capture_output=True, text=True, env=cenv)
+        check("cli:api-key-mints-token", r.returncode == 0 and "w1" in r.stdout, r.stdout + r.stderr)
+        envb = dict(os.environ)
+        envb.update({"VECTRON_AUTH": "on", "VECTRON_AUTH_SIGNING_KEY": "file:" + key,
+                     "VECTRON_AUTH_PEPPER": "file:" + os.path.join(ad, "pepper"),
+                     "VECTRON_AUTH_RATE_KEY": "5", "VECTRON_AUTH_RATE_KEY_BURST": "10"})
         b_port = vectron.free_port()
         b_proc = start_b(st, b_port, envb)
         check("coordinator-b-up", b_proc is not None)
@@ -288,7 +280,7 @@ def run_tests(c, cb, st, keyfile, pubpem):
     check("jwks", s == 200 and b["keys"][0]["kty"] == "EC" and b["keys"][0]["kid"] == "k1" and
           "d" not in b["keys"][0], (s, b))
 
-    adm = login(c, "admin@example.com", ADMIN["pw"])
+    adm = login(c, "admin@localhost", ADMIN["pw"])
     admin = adm["access_token"]
     s, me = c.req("GET", "/v1/me", token=admin)
     check("me-admin", s == 200 and me["role"] == "admin" and me["token_type"] == "login", (s, me))
@@ -325,7 +317,7 @@ def run_tests(c, cb, st, keyfile, pubpem):
     s, b = c.req("POST", "/v1/keys", {"name": "x", "role": "admin", "collections": ["*"]}, token=alice)
     check("key-role-above-user-403", s == 403, (s, b))
     s, b = c.req("GET", "/v1/keys", token=admin)
-    check("keys-list-no-secrets", s == 200 and len(b["keys"]) == 3 and
+    check("keys-list-no-secrets", s == 200 and len(b["keys"]) == 4 and
           all("key" not in x and "hash" not in x for x in b["keys"]) and
           not any(k[r]["key"] in json.dumps(b) for r in k), (s, b))
     tokens = {"none": None, "login-readonly": bob, "login-write": alice, "login-admin": admin,
@@ -431,6 +423,7 @@ def run_tests(c, cb, st, keyfile, pubpem):
     good = {"iss": "vectron", "aud": "vectron-api", "sub": str(admin_id), "iat": now, "nbf": now,
             "exp": now + 300, "jti": secrets.token_hex(16), "token_type": "login", "role": "admin"}
     hdr = {"alg": "ES256", "typ": "JWT", "kid": "k1"}
+    os.makedirs(AUTHDIR, exist_ok=True)
     other = os.path.join(AUTHDIR, "other.pem")
     subprocess.run("openssl ecparam -name prime256v1 -genkey -noout -out %s" % other, shell=True, check=True)
     real = es256(keyfile, hdr, good)
