@@ -34,6 +34,8 @@ typedef struct AuthCtx {
 	char email[MAX_EMAIL + 1];
 	char *password;				/* wiped on free */
 	size_t pwlen;
+	char *current;				/* POST /v1/me/password: the current one; wiped */
+	size_t curlen;
 	char role[16];
 	char token[APIKEY_TOKEN_SIZE];	/* a presented or new secret; wiped */
 	char id[APIKEY_ID_LEN + 1];
@@ -70,6 +72,10 @@ ctx_free(AuthCtx *c)
 	if (c->password) {
 		OPENSSL_cleanse(c->password, c->pwlen);
 		free(c->password);
+	}
+	if (c->current) {
+		OPENSSL_cleanse(c->current, c->curlen);
+		free(c->current);
 	}
 	OPENSSL_cleanse(c->token, sizeof(c->token));
 	json_decref(c->colls);
@@ -924,9 +930,12 @@ me_found(PgJob *job, void *arg)
 		authz_respond_401(c->req, "the token's user does not exist");
 		goto out;
 	}
-	o = json_pack("{s:I,s:s,s:s,s:s,s:n,s:{s:I}}", "user_id", (json_int_t) c->user_id, "email",
-				  PQgetvalue(r, 0, 0), "role", PQgetvalue(r, 0, 1), "token_type", c->role,
-				  "quotas", "usage", "collections", (json_int_t) atoll(PQgetvalue(r, 0, 2)));
+	o = json_pack("{s:I,s:s,s:s,s:s,s:{s:o},s:{s:I}}", "user_id", (json_int_t) c->user_id,
+				  "email", PQgetvalue(r, 0, 0), "role", PQgetvalue(r, 0, 1), "token_type",
+				  c->role, "quotas", "collections",
+				  authz_quota_collections(c->user_id) >= 0 ?
+				  json_integer(authz_quota_collections(c->user_id)) : json_null(),
+				  "usage", "collections", (json_int_t) atoll(PQgetvalue(r, 0, 2)));
 	if (c->colls)
 		key = json_pack("{s:s,s:s,s:O}", "id", c->id, "role", c->name, "collections", c->colls);
 	json_object_set_new(o, "key", key);
@@ -1196,6 +1205,208 @@ grants(HttpRequest *req, const char *coll, const char *user)
 	submit(job);
 }
 
+/* ---- quotas ---- */
+
+static void
+quota_set(PgJob *job, void *arg)
+{
+	AuthCtx *c = arg;
+	char a[32], t[32];
+
+	if (!job->ok) {
+		meta_error(c, job);
+		goto out;
+	}
+	if (PQntuples(job->results[0]) == 0) {
+		http_respond_error(c->req, 404, "USER_NOT_FOUND", "no such user: %lld", c->user_id);
+		goto out;
+	}
+	authz_cache_set_quota(c->user_id, c->grace);
+	snprintf(t, sizeof(t), "user:%lld", c->user_id);
+	authz_audit(c->req, actor_str(c, a, sizeof(a)), "quota.set", t, "ok");
+	http_respond_json(c->req, 200,
+					  json_pack("{s:I,s:{s:o}}", "user_id", (json_int_t) c->user_id, "quotas",
+								"collections", c->grace >= 0 ? json_integer(c->grace) :
+								json_null()));
+out:
+	pgjob_free(job);
+	ctx_free(c);
+}
+
+/* PUT /v1/admin/users/{id}/quota {"collections": n | null} */
+static void
+quota_put(HttpRequest *req, const char *id)
+{
+	json_t *b;
+	AuthCtx *c;
+	char *end, uid[32], q[32];
+	long long v = strtoll(id, &end, 10);
+	json_t *n;
+	ParamList p;
+	PgJob *job;
+
+	if (*end || v <= 0) {
+		http_respond_error(req, 404, "USER_NOT_FOUND", "no such user");
+		return;
+	}
+	if (!(b = api_parse_body(req)))
+		return;
+	n = json_object_get(b, "collections");
+	if (!n || (!json_is_null(n) && (!json_is_integer(n) || json_integer_value(n) < 0 ||
+									json_integer_value(n) > 1000000))) {
+		json_decref(b);
+		bad(req, "collections must be an integer from 0 to 1000000, or null for no limit");
+		return;
+	}
+	c = ctx_new(req);
+	c->user_id = v;
+	c->grace = json_is_null(n) ? -1 : (int) json_integer_value(n);
+	json_decref(b);
+	snprintf(uid, sizeof(uid), "%lld", v);
+	snprintf(q, sizeof(q), "%d", c->grace);
+	params_init(&p);
+	params_add(&p, uid);
+	params_add(&p, c->grace >= 0 ? q : NULL);
+	job = pgjob_new(quota_set, c);
+	pgjob_add(job,
+			  "UPDATE vectron_meta.app_user SET max_collections = $2::int WHERE id = $1::bigint "
+			  "RETURNING id",
+			  &p);
+	params_free(&p);
+	submit(job);
+}
+
+/* ---- change own password: POST /v1/me/password ---- */
+
+static void
+password_changed(PgJob *job, void *arg)
+{
+	AuthCtx *c = arg;
+	char t[32];
+
+	snprintf(t, sizeof(t), "user:%lld", c->user_id);
+	if (!job->ok)
+		meta_error(c, job);
+	else {
+		authz_audit(c->req, t, "password.change", t, "ok");
+		http_respond_json(c->req, 200, json_pack("{s:b}", "changed", 1));
+	}
+	pgjob_free(job);
+	ctx_free(c);
+}
+
+static void
+new_password_hashed(PasswordStatus st, const char *encoded, void *arg)
+{
+	AuthCtx *c = arg;
+	char uid[32];
+	ParamList p;
+	PgJob *job;
+
+	if (st != PASSWORD_OK) {
+		http_respond_error(c->req, 500, "INTERNAL", "password hashing failed");
+		ctx_free(c);
+		return;
+	}
+	snprintf(uid, sizeof(uid), "%lld", c->user_id);
+	params_init(&p);
+	params_add(&p, uid);
+	params_add(&p, encoded);
+	job = pgjob_new(password_changed, c);
+	pgjob_add(job, "UPDATE vectron_meta.app_user SET password_hash = $2 WHERE id = $1::bigint",
+			  &p);
+	/* other sessions end: their refresh tokens stop working */
+	pgjob_add(job,
+			  "UPDATE vectron_meta.refresh_family SET revoked = true "
+			  "WHERE user_id = $1::bigint AND $2 <> ''",
+			  &p);
+	params_free(&p);
+	submit(job);
+}
+
+static void
+old_password_verified(PasswordStatus st, bool needs_rehash, void *arg)
+{
+	AuthCtx *c = arg;
+	char t[32];
+
+	if (st != PASSWORD_OK) {
+		snprintf(t, sizeof(t), "user:%lld", c->user_id);
+		authz_audit(c->req, t, "password.change", t, "denied");
+		http_respond_error(c->req, 403, "FORBIDDEN", "the current password is wrong");
+		ctx_free(c);
+		return;
+	}
+	if (!password_hash_async(authz_password_pool(), c->password, c->pwlen,
+							 authz_password_params(), new_password_hashed, c)) {
+		http_respond_error(c->req, 503, "OVERLOADED", "too many password operations; retry later");
+		ctx_free(c);
+	}
+}
+
+static void
+password_row(PgJob *job, void *arg)
+{
+	AuthCtx *c = arg;
+
+	if (!job->ok || PQntuples(job->results[0]) != 1) {
+		if (!job->ok)
+			meta_error(c, job);
+		else
+			authz_respond_401(c->req, "the token's user does not exist");
+		ctx_free(c);
+	} else if (!password_verify_async(authz_password_pool(), c->current, c->curlen,
+									  PQgetvalue(job->results[0], 0, 0), NULL,
+									  old_password_verified, c)) {
+		http_respond_error(c->req, 503, "OVERLOADED", "too many password operations; retry later");
+		ctx_free(c);
+	}
+	pgjob_free(job);
+}
+
+static void
+password_change(HttpRequest *req)
+{
+	json_t *b = api_parse_body(req), *cur, *nw;
+	const AuthCaller *a = authz_caller();
+	AuthCtx *c;
+	char uid[32];
+	ParamList p;
+	PgJob *job;
+
+	if (!b)
+		return;
+	cur = json_object_get(b, "current_password");
+	nw = json_object_get(b, "new_password");
+	if (!json_is_string(cur) || json_string_length(cur) > PASSWORD_MAX_LEN ||
+		strlen(json_string_value(cur)) != json_string_length(cur) || !json_is_string(nw) ||
+		json_string_length(nw) < 8 || json_string_length(nw) > PASSWORD_MAX_LEN) {
+		bad(req, "expected {\"current_password\", \"new_password\" (8 to 1024 bytes)}");
+		goto wipe;
+	}
+	c = ctx_new(req);
+	c->user_id = a->user_id;
+	c->pwlen = json_string_length(nw);
+	c->password = xmalloc(c->pwlen + 1);
+	memcpy(c->password, json_string_value(nw), c->pwlen + 1);
+	c->curlen = json_string_length(cur);
+	c->current = xmalloc(c->curlen + 1);
+	memcpy(c->current, json_string_value(cur), c->curlen + 1);
+	snprintf(uid, sizeof(uid), "%lld", c->user_id);
+	params_init(&p);
+	params_add(&p, uid);
+	job = pgjob_new(password_row, c);
+	pgjob_add(job, "SELECT password_hash FROM vectron_meta.app_user WHERE id = $1::bigint", &p);
+	params_free(&p);
+	submit(job);
+wipe:
+	if (json_is_string(cur))
+		json_string_set(cur, "");
+	if (json_is_string(nw))
+		json_string_set(nw, "");
+	json_decref(b);
+}
+
 /* ---- routing ---- */
 
 static void
@@ -1212,7 +1423,7 @@ api_auth_route(HttpRequest *req, char **segs, int n)
 	bool ours;
 
 	ours = (n >= 3 && strcmp(segs[1], "auth") == 0) || (n >= 2 && strcmp(segs[1], "keys") == 0) ||
-		(n == 2 && strcmp(segs[1], "me") == 0) ||
+		((n == 2 || n == 3) && strcmp(segs[1], "me") == 0) ||
 		(n >= 3 && strcmp(segs[1], "admin") == 0 &&
 		 (strcmp(segs[2], "users") == 0 || strcmp(segs[2], "audit") == 0)) ||
 		(n >= 4 && strcmp(segs[1], "collections") == 0 && strcmp(segs[3], "grants") == 0);
@@ -1282,7 +1493,13 @@ api_auth_route(HttpRequest *req, char **segs, int n)
 		return true;
 	}
 	if (strcmp(segs[1], "me") == 0) {
-		if (m == HTTP_GET)
+		if (n == 3 && strcmp(segs[2], "password") != 0)
+			http_respond_error(req, 404, "NOT_FOUND", "no such endpoint");
+		else if (n == 3 && m == HTTP_POST)
+			password_change(req);
+		else if (n == 3)
+			method(req, "POST");
+		else if (m == HTTP_GET)
 			me(req);
 		else
 			method(req, "GET");
@@ -1308,6 +1525,11 @@ api_auth_route(HttpRequest *req, char **segs, int n)
 				user_delete(req, segs[3]);
 			else
 				method(req, "DELETE");
+		} else if (n == 5 && strcmp(segs[4], "quota") == 0) {
+			if (m == HTTP_PUT)
+				quota_put(req, segs[3]);
+			else
+				method(req, "PUT");
 		} else
 			http_respond_error(req, 404, "NOT_FOUND", "no such endpoint");
 		return true;

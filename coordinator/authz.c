@@ -40,7 +40,7 @@ static struct event *az_timer;
 static bool az_loading;
 static AuthCaller az_caller;
 
-static json_t *c_users, *c_keys, *c_owners, *c_grants;
+static json_t *c_users, *c_keys, *c_owners, *c_grants, *c_quota;
 
 bool
 authz_enabled(void)
@@ -109,10 +109,15 @@ static void
 cache_install(PGresult *users, PGresult *keys, PGresult *owners, PGresult *grants)
 {
 	json_t *u = json_object(), *k = json_object(), *o = json_object(), *g = json_object();
+	json_t *q = json_object();
 	char buf[256];
 
-	for (int i = 0; i < PQntuples(users); i++)
+	for (int i = 0; i < PQntuples(users); i++) {
 		json_object_set_new(u, PQgetvalue(users, i, 0), json_string(PQgetvalue(users, i, 1)));
+		if (!PQgetisnull(users, i, 2))
+			json_object_set_new(q, PQgetvalue(users, i, 0),
+								json_integer(atoll(PQgetvalue(users, i, 2))));
+	}
 	for (int i = 0; i < PQntuples(keys); i++) {
 		json_t *c = json_loads(PQgetvalue(keys, i, 3), 0, NULL);
 
@@ -133,6 +138,8 @@ cache_install(PGresult *users, PGresult *keys, PGresult *owners, PGresult *grant
 	json_decref(c_keys);
 	json_decref(c_owners);
 	json_decref(c_grants);
+	json_decref(c_quota);
+	c_quota = q;
 	c_users = u;
 	c_keys = k;
 	c_owners = o;
@@ -140,7 +147,7 @@ cache_install(PGresult *users, PGresult *keys, PGresult *owners, PGresult *grant
 }
 
 static const char *const CACHE_SQL[4] = {
-	"SELECT id, role FROM vectron_meta.app_user",
+	"SELECT id, role, max_collections FROM vectron_meta.app_user",
 	"SELECT id, user_id, role, array_to_json(collections)::text, "
 	"coalesce(extract(epoch FROM expires_at)::bigint, 0) FROM vectron_meta.api_key "
 	"WHERE NOT revoked AND (expires_at IS NULL OR expires_at > now())",
@@ -243,6 +250,44 @@ authz_cache_set_grant(const char *coll, long long user_id, const char *role)
 		json_object_set_new(c_grants, k, json_string(role));
 	else
 		json_object_del(c_grants, k);
+}
+
+void
+authz_cache_set_quota(long long user_id, long long max_collections)
+{
+	char k[32];
+
+	ikey(k, sizeof(k), user_id);
+	if (max_collections < 0)
+		json_object_del(c_quota, k);
+	else
+		json_object_set_new(c_quota, k, json_integer(max_collections));
+}
+
+long long
+authz_quota_collections(long long user_id)
+{
+	char k[32];
+	json_t *v;
+
+	ikey(k, sizeof(k), user_id);
+	v = json_object_get(c_quota, k);
+	return v ? json_integer_value(v) : -1;
+}
+
+long long
+authz_owned_collections(long long user_id)
+{
+	ShardMap *m = shardmap_acquire();
+	const char *name;
+	json_t *v;
+	long long n = 0;
+
+	json_object_foreach(c_owners, name, v)
+		if (json_integer_value(v) == user_id && shardmap_collection(m, name))
+			n++;
+	shardmap_release(m);
+	return n;
 }
 
 long long
@@ -480,8 +525,28 @@ decide(HttpRequest *req, bool respond)
 	t.access = access_of(coll, az_caller.user_id);
 	d = rbac_check(&pol, &s, &t, &reason);
 	if (d == RBAC_ALLOW) {
-		if (respond && t.route == RBAC_ROUTE_COLLECTION_CREATE && coll[0])
+		if (respond && t.route == RBAC_ROUTE_COLLECTION_CREATE && coll[0]) {
+			long long q = authz_quota_collections(az_caller.user_id);
+			ShardMap *m = shardmap_acquire();
+			bool exists = shardmap_collection(m, coll) != NULL;
+
+			shardmap_release(m);
+			if (!exists && q >= 0 && authz_owned_collections(az_caller.user_id) >= q) {
+				http_respond_error(req, 403, "QUOTA_EXCEEDED",
+								   "collection quota reached (%lld); delete one or ask an admin",
+								   q);
+				return false;
+			}
 			record_owner(coll, az_caller.user_id);
+		}
+		if (respond && (t.route == RBAC_ROUTE_COLLECTION_CREATE ||
+						t.route == RBAC_ROUTE_COLLECTION_DELETE)) {
+			char actor[32];
+
+			snprintf(actor, sizeof(actor), "user:%lld", az_caller.user_id);
+			authz_audit(req, actor, t.route == RBAC_ROUTE_COLLECTION_CREATE ?
+						"collection.create" : "collection.delete", coll, "authorised");
+		}
 		return true;
 	}
 	if (!respond)
@@ -718,5 +783,6 @@ authz_stop(void)
 	json_decref(c_keys);
 	json_decref(c_owners);
 	json_decref(c_grants);
+	json_decref(c_quota);
 	az_on = false;
 }

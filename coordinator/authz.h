@@ -84,6 +84,10 @@ void authz_cache_add_key(const char *id, long long user_id, const char *role,
 						 const char *const *colls, int ncolls, long long expires_at);
 void authz_cache_forget_key(const char *id);
 void authz_cache_set_grant(const char *coll, long long user_id, const char *role);
+/* Collection quota of a user (-1: none), and how many collections they own. */
+void authz_cache_set_quota(long long user_id, long long max_collections);
+long long authz_quota_collections(long long user_id);
+long long authz_owned_collections(long long user_id);
 /* Owner of coll, or 0. */
 long long authz_cache_owner(const char *coll);
 /* Ask for a reload soon (after a change whose effect is wide). */

@@ -127,6 +127,7 @@ static const char *const migrations[] = {
 	"  email text NOT NULL UNIQUE,\n"
 	"  password_hash text NOT NULL,\n"
 	"  role text NOT NULL CHECK (role IN ('admin', 'write', 'readonly')),\n"
+	"  max_collections int CHECK (max_collections >= 0),\n"
 	"  created_at timestamptz NOT NULL DEFAULT now());\n"
 	"CREATE TABLE vectron_meta.api_key (\n"
 	"  id text PRIMARY KEY,\n"

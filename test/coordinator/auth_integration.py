@@ -550,11 +550,42 @@ def run_tests(c, cb, st, keyfile, pubpem):
     s, b = c.req("DELETE", "/v1/admin/users/%d" % alice_id, token=bob)
     check("user-delete:non-admin-403", s == 403, (s, b))
 
+    # ---- quotas (collections) and changing one's password
+    s, b = c.req("PUT", "/v1/admin/users/%d/quota" % carol_id, {"collections": 1}, token=bob)
+    check("quota:non-admin-403", s == 403, (s, b))
+    s, b = c.req("PUT", "/v1/admin/users/%d/quota" % carol_id, {"collections": 1}, token=admin)
+    check("quota:set", s == 200 and b["quotas"]["collections"] == 1, (s, b))
+    s, b = mkcoll(c, carol, "q1")
+    check("quota:under-limit-201", s == 201, (s, b))
+    s, b = mkcoll(c, carol, "q2")
+    check("quota:over-limit-403", s == 403 and code_of(b) == "QUOTA_EXCEEDED", (s, b))
+    s, b = c.req("GET", "/v1/me", token=carol)
+    check("quota:me", s == 200 and b["quotas"]["collections"] == 1 and b["usage"]["collections"] == 1, (s, b))
+    s, b = c.req("PUT", "/v1/admin/users/%d/quota" % carol_id, {"collections": None}, token=admin)
+    s, b = mkcoll(c, carol, "q2")
+    check("quota:lifted", s == 201, (s, b))
+    newpw = secret("New-" + secrets.token_hex(10))
+    s, b = c.req("POST", "/v1/me/password", {"current_password": "not-the-password", "new_password": newpw}, token=bob)
+    check("password:wrong-current-403", s == 403, (s, b))
+    s, b = c.req("POST", "/v1/me/password", {"current_password": pw["bob"], "new_password": newpw},
+                 token=tokens["sdk-admin"])
+    check("password:sdk-token-403", s == 403, (s, b))
+    s, b = c.req("POST", "/v1/me/password", {"current_password": pw["bob"], "new_password": newpw}, token=bob)
+    check("password:change", s == 200, (s, b))
+    s, b = c.req("POST", "/v1/auth/login", {"email": "bob@example.com", "password": pw["bob"]})
+    check("password:old-fails", s == 401, (s, b))
+    s, b = c.req("POST", "/v1/auth/login", {"email": "bob@example.com", "password": newpw})
+    check("password:new-works", s == 200, (s, b))
+    if s == 200:
+        secret(b["access_token"])
+        secret(b["refresh_token"])
+
     # ---- audit
     s, b = c.req("GET", "/v1/admin/audit", token=admin)
     acts = set(e["action"] for e in (b or {}).get("events", []))
-    check("audit", s == 200 and {"login", "key.create", "key.revoke", "user.delete",
-                                 "refresh.reuse", "authenticate"} <= acts, (s, sorted(acts)))
+    check("audit", s == 200 and {"login", "key.create", "key.revoke", "user.delete", "refresh.reuse",
+                                 "authenticate", "collection.create", "collection.delete",
+                                 "quota.set", "password.change", "grant.set"} <= acts, (s, sorted(acts)))
     s, b = c.req("GET", "/v1/admin/audit?action=login", token=admin)
     check("audit:filter", s == 200 and b["events"] and all(e["action"] == "login" for e in b["events"]), s)
 
