@@ -167,9 +167,7 @@ static const char *const migrations[] = {
 	"  id bigserial PRIMARY KEY,\n"
 	"  at timestamptz NOT NULL DEFAULT now(),\n"
 	"  actor text, action text NOT NULL, target text, source_ip text,\n"
-	"  request_id text, outcome text NOT NULL);\n"
-	"CREATE TABLE vectron_meta.auth_version (one int PRIMARY KEY CHECK (one = 1), version bigint NOT NULL);\n"
-	"INSERT INTO vectron_meta.auth_version VALUES (1, 1);\n",
+	"  request_id text, outcome text NOT NULL);\n",
 };
 
 #define N_MIGRATIONS ((int) (sizeof(migrations) / sizeof(migrations[0])))
