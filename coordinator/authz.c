@@ -684,6 +684,49 @@ out:
 	return ok;
 }
 
+/*
+ * auth_verify_keys: more keys tokens may be signed with, for signing-key
+ * rotation and for other coordinators' keys: "kid=spec[@retire_unix],..."
+ * with a P-256 public or private key in PEM.
+ */
+static bool
+add_verify_keys(char *err, size_t errlen)
+{
+	char *list = xstrdup(cf_auth_verify_keys), *save = NULL, *item, e[256];
+	bool ok = true;
+
+	for (item = strtok_r(list, ",", &save); item && ok; item = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(item, '='), *at;
+		unsigned char *key;
+		size_t len;
+		time_t retire = 0;
+
+		while (*item == ' ')
+			item++;
+		if (!eq || eq == item) {
+			snprintf(err, errlen, "auth_verify_keys: expected kid=spec, not \"%.40s\"", item);
+			ok = false;
+			break;
+		}
+		*eq = '\0';
+		if ((at = strrchr(eq + 1, '@')) != NULL) {
+			*at = '\0';
+			retire = (time_t) atoll(at + 1);
+		}
+		if (!load_spec("auth_verify_keys", eq + 1, &key, &len, err, errlen)) {
+			ok = false;
+			break;
+		}
+		if (!jwt_verifier_add_key(az_verifier, item, key, len, retire, e, sizeof(e))) {
+			snprintf(err, errlen, "auth_verify_keys: key %s: %s", item, e);
+			ok = false;
+		}
+		jwt_key_free(key, len);
+	}
+	free(list);
+	return ok;
+}
+
 bool
 authz_start(struct event_base *base, const char *dsn, char *err, size_t errlen)
 {
@@ -725,6 +768,8 @@ authz_start(struct event_base *base, const char *dsn, char *err, size_t errlen)
 		snprintf(err, errlen, "auth verifier: %s", e);
 		return false;
 	}
+	if (!add_verify_keys(err, errlen))
+		return false;
 	if (cf_auth_pepper[0] &&
 		!load_spec("auth_pepper", cf_auth_pepper, &pepper, &pepperlen, err, errlen))
 		return false;

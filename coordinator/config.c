@@ -35,6 +35,7 @@ int cf_max_batch_points;
 char *cf_auth;
 char *cf_auth_signing_key;
 char *cf_auth_signing_kid;
+char *cf_auth_verify_keys;
 char *cf_auth_issuer;
 char *cf_auth_audience;
 char *cf_auth_pepper;
@@ -88,6 +89,7 @@ static const ConfigItem config_items[] = {
 	{"auth", CF_STR, &cf_auth, false, "off"},
 	{"auth_signing_key", CF_STR, &cf_auth_signing_key, false, ""},
 	{"auth_signing_kid", CF_STR, &cf_auth_signing_kid, false, "k1"},
+	{"auth_verify_keys", CF_STR, &cf_auth_verify_keys, false, ""},
 	{"auth_issuer", CF_STR, &cf_auth_issuer, false, "vectron"},
 	{"auth_audience", CF_STR, &cf_auth_audience, false, "vectron-api"},
 	{"auth_pepper", CF_STR, &cf_auth_pepper, false, ""},

@@ -29,6 +29,7 @@ extern int cf_max_batch_points;
 extern char *cf_auth;
 extern char *cf_auth_signing_key;
 extern char *cf_auth_signing_kid;
+extern char *cf_auth_verify_keys;
 extern char *cf_auth_issuer;
 extern char *cf_auth_audience;
 extern char *cf_auth_pepper;

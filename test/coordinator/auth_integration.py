@@ -211,8 +211,19 @@ def main():
         cenv = dict(os.environ, VECTRON_URL=ex.get("VECTRON_URL", ""), VECTRON_API_KEY=cred["api_key"])
         r = subprocess.run([sys.executable, CLI, "nodes", "list"], capture_output=True, text=True, env=cenv)
         check("cli:api-key-mints-token", r.returncode == 0 and "w1" in r.stdout, r.stdout + r.stderr)
+        # B signs with its own key k2 and also accepts A's k1 (rotation, several issuers)
+        os.makedirs(AUTHDIR, exist_ok=True)
+        key2 = os.path.join(AUTHDIR, "k2.pem")
+        subprocess.run("openssl ecparam -name prime256v1 -genkey -noout | "
+                       "openssl pkcs8 -topk8 -nocrypt -out %s" % key2, shell=True, check=True)
+        os.chmod(key2, 0o600)
+        with open(key2) as f:
+            for line in f.read().splitlines():
+                if "-----" not in line and len(line) > 20:
+                    secret(line)
         envb = dict(os.environ)
-        envb.update({"VECTRON_AUTH": "on", "VECTRON_AUTH_SIGNING_KEY": "file:" + key,
+        envb.update({"VECTRON_AUTH": "on", "VECTRON_AUTH_SIGNING_KEY": "file:" + key2,
+                     "VECTRON_AUTH_SIGNING_KID": "k2", "VECTRON_AUTH_VERIFY_KEYS": "k1=file:" + key,
                      "VECTRON_AUTH_PEPPER": "file:" + os.path.join(ad, "pepper"),
                      "VECTRON_AUTH_RATE_KEY": "5", "VECTRON_AUTH_RATE_KEY_BURST": "10"})
         b_port = vectron.free_port()
@@ -479,6 +490,17 @@ def run_tests(c, cb, st, keyfile, pubpem):
     check("refresh:after-logout-401", s == 401, (s, b))
     s, b = c.req("POST", "/v1/auth/refresh", {"refresh_token": "vr_0123456789abcdef_" + "0" * 64})
     check("refresh:unknown-401", s == 401, (s, b))
+
+    # ---- several verification keys: B signs with k2 and accepts k1; A knows only k1
+    s, b = cb.req("GET", "/v1/auth/jwks.json")
+    check("kid:jwks-two-keys", s == 200 and sorted(k_["kid"] for k_ in b["keys"]) == ["k1", "k2"], (s, b))
+    s, b = cb.req("GET", "/v1/me", token=admin)
+    check("kid:k1-token-on-b", s == 200, (s, b))
+    lb = login(cb, "carol@example.com", pw["carol"])
+    s, b = cb.req("GET", "/v1/me", token=lb["access_token"])
+    check("kid:k2-token-on-b", s == 200, (s, b))
+    s, b = c.req("GET", "/v1/me", token=lb["access_token"])
+    check("kid:k2-token-on-a-401", s == 401, (s, b))
 
     # ---- key revocation, on this coordinator at once and on B within seconds
     kr = mkkey(c, admin, "write")
