@@ -247,9 +247,11 @@ tokens_stored(PgJob *job, void *arg)
 		meta_error(c, job);
 		goto out;
 	}
-	if (PQntuples(job->results[job->nstmts - 1]) == 0) {
-		/* refresh: the token was used meanwhile (a concurrent reuse) */
-		authz_respond_401(c->req, "refresh token already used");
+	if (PQntuples(job->results[0]) == 0) {
+		/* refresh: the token was used meanwhile (a concurrent reuse); the
+		 * job's second statement has revoked the family */
+		authz_audit(c->req, NULL, "refresh.reuse", NULL, "family revoked");
+		authz_respond_401(c->req, "refresh token reuse detected; the session is revoked");
 		goto out;
 	}
 	jwt_claims_init(&cl, JWT_TOKEN_LOGIN, NULL, c->role, time(NULL), cf_auth_login_ttl_s);
@@ -307,6 +309,14 @@ issue_tokens(AuthCtx *c, const char *used_id)
 				  "INSERT INTO vectron_meta.refresh_token (id, family_id, hash, expires_at) "
 				  "SELECT $1, u.family_id, $2, now() + make_interval(secs => $3::int) FROM u "
 				  "RETURNING 1",
+				  &p);
+	if (used_id)
+		/* no successor means someone else used the token first: revoke */
+		pgjob_add(job,
+				  "UPDATE vectron_meta.refresh_family SET revoked = true "
+				  "WHERE id = (SELECT family_id FROM vectron_meta.refresh_token WHERE id = $4) "
+				  "AND NOT EXISTS (SELECT 1 FROM vectron_meta.refresh_token WHERE id = $1) "
+				  "AND $2 <> '' AND $3 <> ''",
 				  &p);
 	params_free(&p);
 	submit(job);

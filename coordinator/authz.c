@@ -21,6 +21,7 @@
 #include "shardmap.h"
 #include "workerconn.h"
 
+#include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -460,6 +461,38 @@ record_owner(const char *coll, long long user)
 	pgjob_submit(metadata_pool(), job);
 }
 
+/*
+ * auth_admin_allow: comma-separated IPv4 addresses or CIDR blocks that may
+ * call the admin routes and /metrics; empty allows every address.
+ */
+static bool
+admin_ip_allowed(const char *ip)
+{
+	char *list, *save = NULL, *item;
+	struct in_addr a, net;
+	bool ok = false;
+
+	if (!cf_auth_admin_allow[0])
+		return true;
+	if (inet_pton(AF_INET, ip, &a) != 1)
+		return false;
+	list = xstrdup(cf_auth_admin_allow);
+	for (item = strtok_r(list, ", ", &save); item && !ok; item = strtok_r(NULL, ", ", &save)) {
+		char *slash = strchr(item, '/');
+		int bits = slash ? atoi(slash + 1) : 32;
+		uint32_t mask;
+
+		if (slash)
+			*slash = '\0';
+		if (inet_pton(AF_INET, item, &net) != 1 || bits < 0 || bits > 32)
+			continue;
+		mask = bits == 0 ? 0 : htonl(0xffffffffu << (32 - bits));
+		ok = (a.s_addr & mask) == (net.s_addr & mask);
+	}
+	free(list);
+	return ok;
+}
+
 static bool
 decide(HttpRequest *req, bool respond)
 {
@@ -524,6 +557,13 @@ decide(HttpRequest *req, bool respond)
 	t.collection = coll[0] ? coll : NULL;
 	t.access = access_of(coll, az_caller.user_id);
 	d = rbac_check(&pol, &s, &t, &reason);
+	if (d == RBAC_ALLOW && (t.route == RBAC_ROUTE_ADMIN_CLUSTER ||
+							t.route == RBAC_ROUTE_ADMIN_USERS ||
+							(t.route == RBAC_ROUTE_METRICS && !pol.metrics_public)) &&
+		!admin_ip_allowed(req->peer_ip)) {
+		d = RBAC_FORBIDDEN;
+		reason = "admin routes are not allowed from this address";
+	}
 	if (d == RBAC_ALLOW) {
 		if (respond && t.route == RBAC_ROUTE_COLLECTION_CREATE && coll[0]) {
 			long long q = authz_quota_collections(az_caller.user_id);

@@ -55,6 +55,7 @@ int cf_auth_rate_key;
 int cf_auth_rate_key_burst;
 int cf_auth_cache_poll_ms;
 int cf_auth_metrics_public;
+char *cf_auth_admin_allow;
 
 typedef enum ConfigType { CF_INT, CF_STR } ConfigType;
 
@@ -109,6 +110,7 @@ static const ConfigItem config_items[] = {
 	{"auth_rate_key_burst", CF_INT, &cf_auth_rate_key_burst, false, "200", 1, 1000000},
 	{"auth_cache_poll_ms", CF_INT, &cf_auth_cache_poll_ms, false, "1000", 50, 60000},
 	{"auth_metrics_public", CF_INT, &cf_auth_metrics_public, false, "0", 0, 1},
+	{"auth_admin_allow", CF_STR, &cf_auth_admin_allow, false, ""},
 };
 #define N_ITEMS (sizeof(config_items) / sizeof(config_items[0]))
 

@@ -49,6 +49,7 @@ extern int cf_auth_rate_key;
 extern int cf_auth_rate_key_burst;
 extern int cf_auth_cache_poll_ms;
 extern int cf_auth_metrics_public;
+extern char *cf_auth_admin_allow;
 
 /* Reset every setting to its default. */
 void config_set_defaults(void);

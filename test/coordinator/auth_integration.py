@@ -224,6 +224,7 @@ def main():
         envb = dict(os.environ)
         envb.update({"VECTRON_AUTH": "on", "VECTRON_AUTH_SIGNING_KEY": "file:" + key2,
                      "VECTRON_AUTH_SIGNING_KID": "k2", "VECTRON_AUTH_VERIFY_KEYS": "k1=file:" + key,
+                     "VECTRON_AUTH_ADMIN_ALLOW": "10.9.8.0/24, 192.168.77.1",
                      "VECTRON_AUTH_PEPPER": "file:" + os.path.join(ad, "pepper"),
                      "VECTRON_AUTH_RATE_KEY": "5", "VECTRON_AUTH_RATE_KEY_BURST": "10"})
         b_port = vectron.free_port()
@@ -501,6 +502,35 @@ def run_tests(c, cb, st, keyfile, pubpem):
     check("kid:k2-token-on-b", s == 200, (s, b))
     s, b = c.req("GET", "/v1/me", token=lb["access_token"])
     check("kid:k2-token-on-a-401", s == 401, (s, b))
+
+    # ---- admin IP allow-list: B allows admin routes only from 10.9.8.0/24
+    s, b = cb.req("GET", "/v1/admin/nodes", token=admin)
+    check("allowlist:admin-route-403-on-b", s == 403 and code_of(b) == "FORBIDDEN", (s, b))
+    s, b = cb.req("GET", "/v1/collections", token=admin)
+    check("allowlist:data-route-ok-on-b", s == 200, (s, b))
+
+    # ---- two refreshes racing with one token: one wins, and the family is revoked
+    import threading
+    lr = login(c, "carol@example.com", pw["carol"])
+    res = []
+
+    def race():
+        res.append(Client(c.port).req("POST", "/v1/auth/refresh", {"refresh_token": lr["refresh_token"]}))
+    ths = [threading.Thread(target=race) for _ in range(2)]
+    for t_ in ths:
+        t_.start()
+    for t_ in ths:
+        t_.join()
+    codes = sorted(r_[0] for r_ in res)
+    for r_ in res:
+        if r_[0] == 200:
+            secret(r_[1]["refresh_token"])
+            secret(r_[1]["access_token"])
+    check("refresh:race-one-wins", codes == [200, 401], codes)
+    win = [r_[1] for r_ in res if r_[0] == 200]
+    if win:
+        s, b = c.req("POST", "/v1/auth/refresh", {"refresh_token": win[0]["refresh_token"]})
+        check("refresh:race-family-revoked", s == 401, (s, b))
 
     # ---- key revocation, on this coordinator at once and on B within seconds
     kr = mkkey(c, admin, "write")
