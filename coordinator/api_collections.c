@@ -367,6 +367,7 @@ api_collections_create(HttpRequest *req)
 			  "SELECT vectron_meta.create_collection($1, $2::int, $3, $4::int, $5::int, "
 			  "$6::jsonb, $7::jsonb)",
 			  &p);
+	authz_add_owner(job, cc->name);		/* auth on: the creator owns it */
 	params_free(&p);
 	pgjob_submit(metadata_pool(), job);
 	return;

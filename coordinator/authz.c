@@ -419,46 +419,42 @@ create_name(HttpRequest *req, char *out, size_t len)
 	json_decref(j);
 }
 
-static void
-owner_recorded(PgJob *job, void *arg)
-{
-	if (!job->ok)
-		log_warning("auth: recording a collection owner failed: %s",
-					job->errmsg ? job->errmsg : "?");
-	pgjob_free(job);
-}
-
 /*
- * The caller creates coll: record them as its owner, at once in the
- * snapshot and in the metadata.  A name whose collection does not exist
- * (an old owner row of a deleted collection) is taken over, with its grants
- * dropped.
+ * The caller creates coll: record them as its owner in the snapshot at once
+ * (so their next request works); the metadata row is written in the
+ * create's own transaction (authz_add_owner).
  */
 static void
 record_owner(const char *coll, long long user)
 {
 	ShardMap *m = shardmap_acquire();
 	bool exists = shardmap_collection(m, coll) != NULL;
-	char uid[32];
-	ParamList p;
-	PgJob *job;
 
 	shardmap_release(m);
 	if (exists || !util_valid_name(coll))
 		return;
-	ikey(uid, sizeof(uid), user);
 	json_object_set_new(c_owners, coll, json_integer(user));
+}
+
+void
+authz_add_owner(PgJob *job, const char *coll)
+{
+	char uid[32];
+	ParamList p;
+
+	if (!az_on || !az_caller.authenticated)
+		return;
+	ikey(uid, sizeof(uid), az_caller.user_id);
 	params_init(&p);
 	params_add(&p, coll);
 	params_add(&p, uid);
-	job = pgjob_new(owner_recorded, NULL);
+	/* a name whose old collection is gone is taken over, its grants dropped */
 	pgjob_add(job, "DELETE FROM vectron_meta.grant_ WHERE collection = $1 AND $2::bigint > 0", &p);
 	pgjob_add(job,
 			  "INSERT INTO vectron_meta.collection_owner (name, user_id) VALUES ($1, $2::bigint) "
 			  "ON CONFLICT (name) DO UPDATE SET user_id = EXCLUDED.user_id, created_at = now()",
 			  &p);
 	params_free(&p);
-	pgjob_submit(metadata_pool(), job);
 }
 
 /*

@@ -88,6 +88,13 @@ void authz_cache_set_grant(const char *coll, long long user_id, const char *role
 void authz_cache_set_quota(long long user_id, long long max_collections);
 long long authz_quota_collections(long long user_id);
 long long authz_owned_collections(long long user_id);
+/*
+ * Add to the collection-create job (after vectron_meta.create_collection,
+ * so in its transaction) the statements that make the caller the owner.
+ * Nothing with auth off.
+ */
+struct PgJob;
+void authz_add_owner(struct PgJob *job, const char *coll);
 /* Owner of coll, or 0. */
 long long authz_cache_owner(const char *coll);
 /* Ask for a reload soon (after a change whose effect is wide). */

@@ -343,6 +343,12 @@ def run_tests(c, cb, st, keyfile, pubpem):
     check("create-ca", s == 201, (s, b))
     s, b = mkcoll(c, alice, "cw")
     check("create-cw-by-write-user", s == 201, (s, b))
+    s, b = mkcoll(c, carol, "cw")
+    time.sleep(0.7)     # past a snapshot reload: the metadata is the truth
+    owner = vectron_psql(st, "SELECT user_id FROM vectron_meta.collection_owner WHERE name = 'cw'")
+    check("owner:failed-create-keeps-owner", s == 409 and owner == str(alice_id) and
+          c.req("PUT", "/v1/collections/cw/points", {"points": [{"id": 9, "vector": [1, 2]}]},
+                token=carol)[0] == 403, (s, owner))
     s, b = c.req("POST", "/v1/collections/ca/grants", {"user_id": bob_id, "role": "readonly"}, token=admin)
     check("grant-bob", s == 201, (s, b))
     coll = {"login-readonly": "ca", "login-write": "cw"}
