@@ -7,7 +7,9 @@
 #include "api.h"
 
 #include "api_admin.h"
+#include "api_auth.h"
 #include "api_internal.h"
+#include "authz.h"
 #include "health.h"
 #include "log.h"
 #include "metadata.h"
@@ -135,7 +137,11 @@ api_collection_json(const ShardMap *map, const SmCollection *c, bool detail)
 bool
 api_authorize(HttpRequest *req, const char *scope, const char *coll)
 {
-	/* Issue 5 plugs JWT / API-key checks in here; until then all pass. */
+	/*
+	 * With auth = on, authz_request() (authz.c) has already checked the
+	 * whole request against docs/security.md's table before routing, so
+	 * nothing is left to decide here.
+	 */
 	(void) req;
 	(void) scope;
 	(void) coll;
@@ -407,6 +413,9 @@ api_handle(HttpRequest *req)
 		respond_not_found(req);
 		goto out;
 	}
+	/* issue 5: authentication, rate limits and RBAC (no-op with auth = off) */
+	if (!authz_request(req) || api_auth_route(req, segs, n))
+		goto out;
 	if (n == 1 && strcmp(segs[0], "healthz") == 0) {
 		if (m != HTTP_GET)
 			respond_method(req, "GET");

@@ -10,6 +10,7 @@
  * are removed (now, or when their node returns).
  */
 #include "api_internal.h"
+#include "authz.h"
 #include "fanout.h"
 #include "health.h"
 #include "log.h"
@@ -27,7 +28,7 @@ api_collections_list(HttpRequest *req)
 	json_t *arr = json_array();
 
 	for (int i = 0; i < m->ncollections; i++)
-		if (m->collections[i].active)
+		if (m->collections[i].active && authz_visible(m->collections[i].name))
 			json_array_append_new(arr, api_collection_json(m, &m->collections[i], false));
 	shardmap_release(m);
 	http_respond_json(req, 200, json_pack("{s:o}", "collections", arr));
@@ -366,6 +367,7 @@ api_collections_create(HttpRequest *req)
 			  "SELECT vectron_meta.create_collection($1, $2::int, $3, $4::int, $5::int, "
 			  "$6::jsonb, $7::jsonb)",
 			  &p);
+	authz_add_owner(job, cc->name);		/* auth on: the creator owns it */
 	params_free(&p);
 	pgjob_submit(metadata_pool(), job);
 	return;

@@ -11,6 +11,7 @@
  * tombstones.
  */
 #include "api_internal.h"
+#include "authz.h"
 #include "config.h"
 #include "fanout.h"
 #include "filter.h"
@@ -528,6 +529,9 @@ api_headers(HttpRequest *req)
 	size_t n;
 
 	if (strcmp(req->method_name, "POST") != 0 || strncmp(p, "/v1/collections/", 16) != 0)
+		return;
+	/* not allowed: do not stream; api_handle's middleware answers 401/403 */
+	if (!authz_precheck(req))
 		return;
 	p += 16;
 	q = strchr(p, '/');

@@ -35,6 +35,30 @@ int cf_max_batch_points;
 int cf_slow_query_ms;
 int cf_slow_log_size;
 int cf_stats_report_ms;
+char *cf_auth;
+char *cf_auth_signing_key;
+char *cf_auth_signing_kid;
+char *cf_auth_verify_keys;
+char *cf_auth_issuer;
+char *cf_auth_audience;
+char *cf_auth_pepper;
+int cf_auth_argon2_t;
+int cf_auth_argon2_m_kib;
+int cf_auth_argon2_p;
+int cf_auth_hash_threads;
+char *cf_auth_registration;
+char *cf_auth_bootstrap_admin_email;
+char *cf_auth_bootstrap_admin_password;
+int cf_auth_login_ttl_s;
+int cf_auth_sdk_ttl_s;
+int cf_auth_refresh_ttl_s;
+int cf_auth_rate_ip;
+int cf_auth_rate_ip_burst;
+int cf_auth_rate_key;
+int cf_auth_rate_key_burst;
+int cf_auth_cache_poll_ms;
+int cf_auth_metrics_public;
+char *cf_auth_admin_allow;
 
 typedef enum ConfigType { CF_INT, CF_STR } ConfigType;
 
@@ -68,6 +92,31 @@ static const ConfigItem config_items[] = {
 	{"slow_query_ms", CF_INT, &cf_slow_query_ms, true, "500", 0, 3600000},
 	{"slow_log_size", CF_INT, &cf_slow_log_size, true, "50", 0, 1000},
 	{"stats_report_ms", CF_INT, &cf_stats_report_ms, true, "5000", 100, 3600000},
+	/* auth: see docs/security.md; key specs are file:/path, env:NAME or literal:... */
+	{"auth", CF_STR, &cf_auth, false, "off"},
+	{"auth_signing_key", CF_STR, &cf_auth_signing_key, false, ""},
+	{"auth_signing_kid", CF_STR, &cf_auth_signing_kid, false, "k1"},
+	{"auth_verify_keys", CF_STR, &cf_auth_verify_keys, false, ""},
+	{"auth_issuer", CF_STR, &cf_auth_issuer, false, "vectron"},
+	{"auth_audience", CF_STR, &cf_auth_audience, false, "vectron-api"},
+	{"auth_pepper", CF_STR, &cf_auth_pepper, false, ""},
+	{"auth_argon2_t", CF_INT, &cf_auth_argon2_t, false, "2", 1, 16},
+	{"auth_argon2_m_kib", CF_INT, &cf_auth_argon2_m_kib, false, "19456", 8, 1048576},
+	{"auth_argon2_p", CF_INT, &cf_auth_argon2_p, false, "1", 1, 16},
+	{"auth_hash_threads", CF_INT, &cf_auth_hash_threads, false, "2", 1, 16},
+	{"auth_registration", CF_STR, &cf_auth_registration, false, "admin"},
+	{"auth_bootstrap_admin_email", CF_STR, &cf_auth_bootstrap_admin_email, false, ""},
+	{"auth_bootstrap_admin_password", CF_STR, &cf_auth_bootstrap_admin_password, false, ""},
+	{"auth_login_ttl_s", CF_INT, &cf_auth_login_ttl_s, false, "900", 10, 86400},
+	{"auth_sdk_ttl_s", CF_INT, &cf_auth_sdk_ttl_s, false, "900", 10, 86400},
+	{"auth_refresh_ttl_s", CF_INT, &cf_auth_refresh_ttl_s, false, "2592000", 60, 31536000},
+	{"auth_rate_ip", CF_INT, &cf_auth_rate_ip, false, "200", 1, 1000000},
+	{"auth_rate_ip_burst", CF_INT, &cf_auth_rate_ip_burst, false, "400", 1, 1000000},
+	{"auth_rate_key", CF_INT, &cf_auth_rate_key, false, "100", 1, 1000000},
+	{"auth_rate_key_burst", CF_INT, &cf_auth_rate_key_burst, false, "200", 1, 1000000},
+	{"auth_cache_poll_ms", CF_INT, &cf_auth_cache_poll_ms, false, "1000", 50, 60000},
+	{"auth_metrics_public", CF_INT, &cf_auth_metrics_public, false, "0", 0, 1},
+	{"auth_admin_allow", CF_STR, &cf_auth_admin_allow, false, ""},
 };
 #define N_ITEMS (sizeof(config_items) / sizeof(config_items[0]))
 
@@ -114,6 +163,14 @@ config_store(const ConfigItem *it, const char *value, char *why, size_t whylen)
 	if (strcmp(it->name, "log_format") == 0 && strcmp(value, "text") != 0 &&
 		strcmp(value, "json") != 0) {
 		snprintf(why, whylen, "log_format must be text or json, not \"%s\"", value);
+		return false;
+	}
+	if ((strcmp(it->name, "auth") == 0 && strcmp(value, "on") != 0 &&
+		 strcmp(value, "off") != 0) ||
+		(strcmp(it->name, "auth_registration") == 0 && strcmp(value, "open") != 0 &&
+		 strcmp(value, "admin") != 0)) {
+		snprintf(why, whylen, "%s must be %s, not \"%s\"", it->name,
+				 it->name[4] ? "open or admin" : "on or off", value);
 		return false;
 	}
 	if (config_dry_run)
@@ -337,7 +394,9 @@ config_dump(void)
 
 		if (it->type == CF_INT)
 			printf("%-22s %d\n", it->name, *(int *) it->var);
-		else if (strcmp(it->name, "worker_password") == 0)
+		else if (strcmp(it->name, "worker_password") == 0 ||
+				 strcmp(it->name, "auth_signing_key") == 0 || strcmp(it->name, "auth_pepper") == 0 ||
+				 strcmp(it->name, "auth_bootstrap_admin_password") == 0)
 			printf("%-22s %s\n", it->name, "(hidden)");
 		else
 			printf("%-22s %s\n", it->name, *(char **) it->var);

@@ -28,6 +28,31 @@ extern int cf_max_batch_points;
 extern int cf_slow_query_ms;
 extern int cf_slow_log_size;
 extern int cf_stats_report_ms;
+/* auth (issue 5; authz.c, api_auth.c) */
+extern char *cf_auth;
+extern char *cf_auth_signing_key;
+extern char *cf_auth_signing_kid;
+extern char *cf_auth_verify_keys;
+extern char *cf_auth_issuer;
+extern char *cf_auth_audience;
+extern char *cf_auth_pepper;
+extern int cf_auth_argon2_t;
+extern int cf_auth_argon2_m_kib;
+extern int cf_auth_argon2_p;
+extern int cf_auth_hash_threads;
+extern char *cf_auth_registration;
+extern char *cf_auth_bootstrap_admin_email;
+extern char *cf_auth_bootstrap_admin_password;
+extern int cf_auth_login_ttl_s;
+extern int cf_auth_sdk_ttl_s;
+extern int cf_auth_refresh_ttl_s;
+extern int cf_auth_rate_ip;
+extern int cf_auth_rate_ip_burst;
+extern int cf_auth_rate_key;
+extern int cf_auth_rate_key_burst;
+extern int cf_auth_cache_poll_ms;
+extern int cf_auth_metrics_public;
+extern char *cf_auth_admin_allow;
 
 /* Reset every setting to its default. */
 void config_set_defaults(void);

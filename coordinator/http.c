@@ -112,6 +112,7 @@ req_free(HttpRequest *req)
 	free(req->query);
 	free(req->authorization);
 	json_decref(req->shard_timing);
+	free(req->extra_headers);
 	if (req->body)
 		evbuffer_free(req->body);
 	free(req);
@@ -137,9 +138,10 @@ conn_write_response(HttpConn *hc, HttpRequest *req, int status, const char *ctyp
 
 	evbuffer_add_printf(out,
 						"HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-						"X-Request-Id: %s\r\nConnection: %s\r\n\r\n",
+						"X-Request-Id: %s\r\nConnection: %s\r\n%s\r\n",
 						status, status_text(status), ctype, len, req ? req->id : "-",
-						keep_alive ? "keep-alive" : "close");
+						keep_alive ? "keep-alive" : "close",
+						req && req->extra_headers ? req->extra_headers : "");
 	if (len)
 		evbuffer_add(out, body, len);
 }
@@ -278,6 +280,7 @@ on_message_begin(http_parser *p)
 		http_boot = (uint32_t) (util_wall_us() / 1000) ^ ((uint32_t) getpid() << 20);
 	snprintf(req->id, sizeof(req->id), "%08x-%llx", http_boot,
 			 (unsigned long long) ++http_reqno);
+	snprintf(req->peer_ip, sizeof(req->peer_ip), "%.*s", (int) strcspn(hc->peer, ":"), hc->peer);
 	hc->req = req;
 	hc->url.len = 0;
 	hc->url.data[0] = '\0';

@@ -35,6 +35,8 @@ struct HttpRequest {
 	char *path;				/* decoded path without the query */
 	char *query;			/* raw query string or NULL */
 	char *authorization;	/* Authorization header, for the auth hook */
+	char peer_ip[48];		/* client address without the port */
+	char *extra_headers;	/* "Name: value\r\n"... added to the answer (owned) */
 	struct evbuffer *body;
 	char id[72];			/* request id: the client's X-Request-Id if valid, else ours */
 	char errcode[40];		/* the error code answered, for the access log */

@@ -11,6 +11,7 @@
  * drain_timeout_ms), then exit 0.
  */
 #include "api.h"
+#include "authz.h"
 #include "config.h"
 #include "health.h"
 #include "http.h"
@@ -181,6 +182,10 @@ main(int argc, char **argv)
 		dns = evdns_base_new(base, 0);
 	workerconn_init(base, dns);
 	metadata_init(cf_metadata_dsn, on_map_notify);
+	if (!authz_start(base, cf_metadata_dsn, err, sizeof(err))) {
+		log_write(LOG_FATAL, NULL, "%s", err);
+		return 1;
+	}
 	if (!http_server_start(base, cf_listen_addr, cf_listen_port, api_handle, api_headers,
 						   err, sizeof(err))) {
 		log_write(LOG_FATAL, NULL, "%s", err);
@@ -202,6 +207,7 @@ main(int argc, char **argv)
 	health_stop();
 	stats_stop();
 	shardmove_stop();
+	authz_stop();
 	workerconn_shutdown();
 	event_free(sigterm);
 	event_free(sigint);
