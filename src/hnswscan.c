@@ -1,0 +1,222 @@
+/*
+ * hnswscan.c
+ *	  Index scans: ORDER BY value <op> query, nearest first.
+ *
+ * The first call to amgettuple descends from the entry point and runs the
+ * level-0 beam search with ef = hnsw.ef_search, then hands out the heap
+ * TIDs of the results, nearest first.  With hnsw.iterative_scan on, the
+ * search resumes when they run out: the elements it had pushed out of its
+ * beam become results and candidates again, and another round of width
+ * ef_search runs, until hnsw.max_scan_tuples distances were computed or
+ * the memory bound (work_mem * hnsw.scan_mem_multiplier) is reached.
+ * strict_order drops rows nearer than one already returned; relaxed_order
+ * returns them.
+ */
+#include "hnsw.h"
+
+#include "access/relscan.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+typedef struct HnswScanOpaqueData
+{
+	MemoryContext ctx;
+	HnswSupport support;
+	char	   *query;			/* NULL: the scan returns nothing */
+	bool		started;
+	HnswSearch *search;
+	int		   *out;			/* item numbers of the current round, nearest first */
+	int			nout;
+	int			outpos;
+	int			tidpos;
+	float		lastDist;
+	bool		anyReturned;
+} HnswScanOpaqueData;
+
+typedef HnswScanOpaqueData *HnswScanOpaque;
+
+/* ambeginscan */
+IndexScanDesc
+hnswbeginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	HnswScanOpaque so = palloc0(sizeof(HnswScanOpaqueData));
+
+	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw scan",
+									ALLOCSET_DEFAULT_SIZES);
+	HnswInitSupport(index, &so->support);
+	scan->opaque = so;
+	return scan;
+}
+
+/* amrescan: takes the query vector from the ORDER BY key. */
+void
+hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int norderbys)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	MemoryContext old;
+
+	MemoryContextReset(so->ctx);
+	so->query = NULL;
+	so->started = false;
+	so->search = NULL;
+	so->out = NULL;
+	so->nout = so->outpos = so->tidpos = 0;
+	so->anyReturned = false;
+
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+
+	if (scan->numberOfOrderBys > 0 && !(scan->orderByData[0].sk_flags & SK_ISNULL))
+	{
+		bool		ok;
+		char	   *q;
+
+		old = MemoryContextSwitchTo(so->ctx);
+		q = HnswFormValue(&so->support, scan->orderByData[0].sk_argument, &ok);
+		if (ok)
+			so->query = q;
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/* Moves the search's current results into so->out, nearest first. */
+static void
+TakeResults(HnswScanOpaque so)
+{
+	HnswSearch *s = so->search;
+	int			n = s->result.n;
+	int			i;
+
+	so->out = repalloc(so->out, sizeof(int) * Max(n, 1));
+	for (i = n - 1; i >= 0; i--)
+		so->out[i] = HnswHeapPop(&s->result).idx;
+	so->nout = n;
+	so->outpos = 0;
+	so->tidpos = 0;
+}
+
+/* Starts the search: descends from the entry point, runs level 0. */
+static void
+StartSearch(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	Relation	index = scan->indexRelation;
+	HnswMetaPageData meta;
+	ItemPointerData entry;
+	int			dims;
+
+	HnswReadMeta(index, &meta);
+	so->out = palloc(sizeof(int));
+	if (!BlockNumberIsValid(meta.entryBlkno))
+		return;
+	dims = HnswValueDims(&so->support, so->query);
+	if (meta.dims >= 0 && dims != meta.dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different vector dimensions %d and %d", meta.dims, dims)));
+	ItemPointerSet(&entry, meta.entryBlkno, meta.entryOffno);
+	if (!HnswSearchGreedy(index, &so->support, so->query, meta.m, &entry,
+						  meta.entryLevel, 0, &entry))
+		return;
+	so->search = palloc(sizeof(HnswSearch));
+	HnswSearchInit(so->search, index, &so->support, so->query, meta.m, 0, false);
+	HnswSearchAddEntry(so->search, &entry);
+	HnswSearchRun(so->search, hnsw_ef_search, 0, 0);
+	TakeResults(so);
+}
+
+/*
+ * Runs one more round of an iterative scan.  Returns false when the scan
+ * is exhausted or out of budget.
+ */
+static bool
+ContinueSearch(HnswScanOpaque so)
+{
+	HnswSearch *s = so->search;
+	Size		maxMem = (Size) ((double) work_mem * 1024.0 * hnsw_scan_mem_multiplier);
+
+	if (s == NULL)
+		return false;
+	if (s->evaluated >= hnsw_max_scan_tuples || s->memused >= maxMem)
+		return false;
+	/* what the beam pushed out becomes candidate and result again */
+	while (s->discarded.n > 0)
+	{
+		HnswHeapEntry e = HnswHeapPop(&s->discarded);
+
+		HnswHeapPush(&s->cand, e.key, e.idx);
+		HnswHeapPush(&s->result, -e.key, e.idx);
+	}
+	if (s->cand.n == 0 && s->result.n == 0)
+		return false;
+	HnswSearchRun(s, hnsw_ef_search, hnsw_max_scan_tuples, maxMem);
+	TakeResults(so);
+	return so->nout > 0;
+}
+
+/* amgettuple: returns the next heap TID, nearest first. */
+bool
+hnswgettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+	MemoryContext old;
+
+	if (so->query == NULL)
+		return false;
+
+	old = MemoryContextSwitchTo(so->ctx);
+	if (!so->started)
+	{
+		pgstat_count_index_scan(scan->indexRelation);
+		so->started = true;
+		StartSearch(scan);
+	}
+
+	for (;;)
+	{
+		while (so->outpos < so->nout)
+		{
+			HnswItem   *item = &so->search->items[so->out[so->outpos]];
+
+			if (so->tidpos == 0 && hnsw_iterative_scan == HNSW_ITERATIVE_STRICT &&
+				so->anyReturned && item->dist < so->lastDist)
+			{
+				so->outpos++;
+				continue;
+			}
+			if (so->tidpos < item->ntids)
+			{
+				scan->xs_heaptid = item->heaptids[so->tidpos++];
+				scan->xs_recheck = false;
+				scan->xs_recheckorderby = false;
+				so->lastDist = item->dist;
+				so->anyReturned = true;
+				MemoryContextSwitchTo(old);
+				return true;
+			}
+			so->outpos++;
+			so->tidpos = 0;
+		}
+		if (hnsw_iterative_scan == HNSW_ITERATIVE_OFF || !ContinueSearch(so))
+			break;
+		CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextSwitchTo(old);
+	return false;
+}
+
+/* amendscan */
+void
+hnswendscan(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	MemoryContextDelete(so->ctx);
+	pfree(so);
+	scan->opaque = NULL;
+}
