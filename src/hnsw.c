@@ -48,6 +48,7 @@
 #include "hnsw.h"
 
 #include <float.h>
+#include <malloc.h>
 #include <math.h>
 
 #include "access/relscan.h"
@@ -109,6 +110,17 @@ HnswInit(void)
 							 NULL, &hnsw_scan_mem_multiplier, 1.0, 1.0, 1000.0,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	MarkGUCPrefixReserved("hnsw");
+
+#ifdef M_MMAP_THRESHOLD
+	/*
+	 * A scan or insert allocates a few hundred kB and frees it again.  With
+	 * glibc's defaults those blocks are mmap'd or trimmed off the heap each
+	 * time, and every query page-faults its memory in anew, which costs more
+	 * than the search itself on virtual machines.  Keep up to 16 MB.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 16 * 1024 * 1024);
+	mallopt(M_TRIM_THRESHOLD, 32 * 1024 * 1024);
+#endif
 }
 
 /* Parses and validates reloptions. */

@@ -182,18 +182,22 @@ typedef struct HnswTidSet
 	uint32		count;
 } HnswTidSet;
 
-/* An element met during an on-disk search */
+/* An element met during an on-disk search (kept small: scans meet thousands) */
 typedef struct HnswItem
 {
 	ItemPointerData tid;		/* of the element tuple */
-	float		dist;
 	uint8		level;
 	uint8		ntids;
-	ItemPointerData heaptids[HNSW_HEAPTIDS];
+	int16		nneighbors;		/* -1: list not copied yet */
+	float		dist;
+	ItemPointerData *heaptids;	/* copy, live elements only */
 	ItemPointerData *neighbors; /* copy of its list at the searched level */
-	int			nneighbors;
 	char	   *value;			/* copy of the value, when asked for */
 } HnswItem;
+
+#define HNSW_ITEM_CHUNK_BITS	10
+#define HNSW_ITEM_CHUNK			(1 << HNSW_ITEM_CHUNK_BITS)
+#define HNSW_ARENA_BLOCK		(32 * 1024)
 
 /* State of an on-disk layer search; resumable for iterative scans */
 typedef struct HnswSearch
@@ -204,9 +208,12 @@ typedef struct HnswSearch
 	int			m;
 	int			lc;				/* level searched */
 	bool		keepValues;
-	HnswItem   *items;
+	HnswItem  **chunks;			/* items, HNSW_ITEM_CHUNK per chunk */
+	int			nchunks;
+	int			maxchunks;
 	int			nitems;
-	int			capitems;
+	char	   *arena;			/* bump allocator for small copies */
+	Size		arenaleft;
 	HnswTidSet	visited;
 	HnswHeap	cand;			/* to expand, nearest first */
 	HnswHeap	result;			/* best ef live elements, farthest first */
@@ -215,12 +222,15 @@ typedef struct HnswSearch
 	Size		memused;
 } HnswSearch;
 
+#define HnswSearchItem(s, i) \
+	(&(s)->chunks[(i) >> HNSW_ITEM_CHUNK_BITS][(i) & (HNSW_ITEM_CHUNK - 1)])
+
 /* hnsw.c */
 extern int	HnswGetM(Relation index);
 extern int	HnswGetEfConstruction(Relation index);
 
 /* hnswutils.c */
-extern void HnswInitSupport(Relation index, HnswSupport *support);
+extern void HnswInitSupport(Relation index, HnswSupport *support, bool forGraph);
 extern float HnswDistance(HnswSupport *support, const char *a, const char *b);
 extern char *HnswFormValue(HnswSupport *support, Datum value, bool *ok);
 extern int	HnswValueDims(HnswSupport *support, const char *value);

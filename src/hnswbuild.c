@@ -502,7 +502,7 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.dims = -1;
 	bs.entry = -1;
 	bs.memLimit = (Size) maintenance_work_mem * 1024;
-	HnswInitSupport(index, &bs.support);
+	HnswInitSupport(index, &bs.support, true);
 	bs.graphCtx = AllocSetContextCreate(CurrentMemoryContext, "hnsw build graph",
 										ALLOCSET_DEFAULT_SIZES);
 	bs.tmpCtx = AllocSetContextCreate(CurrentMemoryContext, "hnsw build tuple",

@@ -315,7 +315,7 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 			HnswSearch *up = layers[lc + 1];
 
 			for (i = 0; i < up->result.n; i++)
-				HnswSearchAddEntry(s, &up->items[up->result.a[i].idx].tid);
+				HnswSearchAddEntry(s, &HnswSearchItem(up, up->result.a[i].idx)->tid);
 			if (up->result.n == 0)
 				HnswSearchAddEntry(s, &entry);
 		}
@@ -329,7 +329,7 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 
 		for (i = 0; i < s->result.n; i++)
 		{
-			HnswItem   *item = &s->items[s->result.a[i].idx];
+			HnswItem   *item = HnswSearchItem(s, s->result.a[i].idx);
 
 			if (VARSIZE(item->value) == vsize &&
 				memcmp(item->value, value, vsize) == 0 &&
@@ -353,7 +353,7 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 
 		for (i = 0; i < n; i++)
 		{
-			HnswItem   *item = &s->items[s->result.a[i].idx];
+			HnswItem   *item = HnswSearchItem(s, s->result.a[i].idx);
 
 			values[i] = item->value;
 			dists[i] = item->dist;
@@ -364,7 +364,7 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 		nchosen[lc] = nsel;
 		for (i = 0; i < nsel; i++)
 		{
-			HnswItem   *item = &s->items[s->result.a[sel[i]].idx];
+			HnswItem   *item = HnswSearchItem(s, s->result.a[sel[i]].idx);
 
 			chosen[lc][i].tid = item->tid;
 			chosen[lc][i].dist = item->dist;
@@ -402,7 +402,7 @@ hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw insert",
 								ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(ctx);
-	HnswInitSupport(index, &support);
+	HnswInitSupport(index, &support, true);
 	value = HnswFormValue(&support, values[0], &ok);
 	if (ok)
 		HnswInsertValue(index, &support, value, heap_tid);

@@ -44,9 +44,10 @@ hnswbeginscan(Relation index, int nkeys, int norderbys)
 	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
 	HnswScanOpaque so = palloc0(sizeof(HnswScanOpaqueData));
 
+	/* fixed 64 kB blocks: big blocks would be mmap'd and page-faulted anew per scan */
 	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw scan",
-									ALLOCSET_DEFAULT_SIZES);
-	HnswInitSupport(index, &so->support);
+									0, 64 * 1024, 64 * 1024);
+	HnswInitSupport(index, &so->support, false);
 	scan->opaque = so;
 	return scan;
 }
@@ -181,7 +182,7 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 	{
 		while (so->outpos < so->nout)
 		{
-			HnswItem   *item = &so->search->items[so->out[so->outpos]];
+			HnswItem   *item = HnswSearchItem(so->search, so->out[so->outpos]);
 
 			if (so->tidpos == 0 && hnsw_iterative_scan == HNSW_ITERATIVE_STRICT &&
 				so->anyReturned && item->dist < so->lastDist)

@@ -65,9 +65,15 @@ KindFromProc(Oid procid, bool hasNorm)
 	return kind;
 }
 
-/* Fills *support for the index's only column. */
+/*
+ * Fills *support for the index's only column.  forGraph asks for the
+ * distance that builds the graph: for inner product that is Euclidean
+ * distance, since inner product is no metric (an element is not its own
+ * nearest neighbour) and the neighbour heuristic then prunes lists down to
+ * one or two links.  Scans walk that graph with inner product.
+ */
 void
-HnswInitSupport(Relation index, HnswSupport *support)
+HnswInitSupport(Relation index, HnswSupport *support, bool forGraph)
 {
 	Oid			distoid = index_getprocid(index, 1, HNSW_DISTANCE_PROC);
 	bool		hasNorm = OidIsValid(index_getprocid(index, 1, HNSW_NORM_PROC));
@@ -77,6 +83,8 @@ HnswInitSupport(Relation index, HnswSupport *support)
 	support->collation = index->rd_indcollation[0];
 	support->kind = KindFromProc(distoid, hasNorm);
 	support->normalize = (support->kind == HNSW_KIND_COSINE);
+	if (forGraph && support->kind == HNSW_KIND_IP)
+		support->kind = HNSW_KIND_L2;
 }
 
 /* Returns the distance between two stored values (lower is nearer). */
@@ -467,55 +475,118 @@ HnswSearchInit(HnswSearch *s, Relation index, HnswSupport *support,
 	s->m = m;
 	s->lc = lc;
 	s->keepValues = keepValues;
-	s->capitems = 256;
+	s->maxchunks = 16;
+	s->nchunks = 0;
+	s->chunks = palloc(sizeof(HnswItem *) * s->maxchunks);
 	s->nitems = 0;
-	s->items = palloc(sizeof(HnswItem) * s->capitems);
-	HnswTidSetInit(&s->visited, 512);
-	HnswHeapInit(&s->cand, 256);
-	HnswHeapInit(&s->result, 256);
-	HnswHeapInit(&s->discarded, 64);
+	s->arena = NULL;
+	s->arenaleft = 0;
+	HnswTidSetInit(&s->visited, lc == 0 ? 2048 : 64);
+	HnswHeapInit(&s->cand, lc == 0 ? 512 : 64);
+	HnswHeapInit(&s->result, lc == 0 ? 512 : 64);
+	HnswHeapInit(&s->discarded, lc == 0 ? 2048 : 64);
 	s->evaluated = 0;
 	s->memused = 0;
 }
 
-/* Records an evaluated element and returns its item number. */
-static int
-NewItem(HnswSearch *s, ItemPointer tid, float dist, HnswElementTuple etup)
+/* Returns size bytes (a multiple of 2) from the search's bump allocator. */
+static void *
+ArenaAlloc(HnswSearch *s, Size size)
 {
-	HnswItem   *item;
-	int			n;
+	void	   *p;
 
-	if (s->nitems == s->capitems)
+	if (size > s->arenaleft)
 	{
-		s->capitems *= 2;
-		s->items = repalloc(s->items, sizeof(HnswItem) * s->capitems);
+		s->arena = palloc(HNSW_ARENA_BLOCK);
+		s->arenaleft = HNSW_ARENA_BLOCK;
+		s->memused += HNSW_ARENA_BLOCK;
 	}
-	item = &s->items[s->nitems];
-	item->tid = *tid;
-	item->dist = dist;
-	item->level = etup->level;
-	item->ntids = Min(etup->ntids, HNSW_HEAPTIDS);
-	memcpy(item->heaptids, etup->heaptids, sizeof(ItemPointerData) * item->ntids);
-	n = HnswLayerCount(etup, s->lc);
+	p = s->arena;
+	s->arena += size;
+	s->arenaleft -= size;
+	return p;
+}
+
+/* Copies the element's neighbour list at the searched level into item. */
+static void
+CopyNeighbors(HnswSearch *s, HnswItem *item, HnswElementTuple etup)
+{
+	int			n = HnswLayerCount(etup, s->lc);
+
 	item->nneighbors = n;
 	item->neighbors = NULL;
 	if (n > 0)
 	{
-		item->neighbors = palloc(sizeof(ItemPointerData) * n);
+		item->neighbors = ArenaAlloc(s, sizeof(ItemPointerData) * n);
 		memcpy(item->neighbors, &etup->neighbors[HNSW_LAYER_START(etup->m, s->lc)],
 			   sizeof(ItemPointerData) * n);
 	}
+}
+
+/*
+ * Records an evaluated element and returns its item number.  Its neighbour
+ * list is copied only when it is to be expanded (withNeighbors).
+ */
+static int
+NewItem(HnswSearch *s, ItemPointer tid, float dist, HnswElementTuple etup,
+		bool withNeighbors)
+{
+	HnswItem   *item;
+
+	if ((s->nitems & (HNSW_ITEM_CHUNK - 1)) == 0)
+	{
+		if (s->nchunks == s->maxchunks)
+		{
+			s->maxchunks *= 2;
+			s->chunks = repalloc(s->chunks, sizeof(HnswItem *) * s->maxchunks);
+		}
+		s->chunks[s->nchunks++] = palloc(sizeof(HnswItem) * HNSW_ITEM_CHUNK);
+		s->memused += sizeof(HnswItem) * HNSW_ITEM_CHUNK;
+	}
+	item = HnswSearchItem(s, s->nitems);
+	item->tid = *tid;
+	item->dist = dist;
+	item->level = etup->level;
+	item->ntids = Min(etup->ntids, HNSW_HEAPTIDS);
+	item->heaptids = NULL;
+	if (item->ntids > 0)
+	{
+		item->heaptids = ArenaAlloc(s, sizeof(ItemPointerData) * item->ntids);
+		memcpy(item->heaptids, etup->heaptids, sizeof(ItemPointerData) * item->ntids);
+	}
+	item->nneighbors = -1;
+	item->neighbors = NULL;
+	if (withNeighbors)
+		CopyNeighbors(s, item, etup);
 	item->value = NULL;
-	if (s->keepValues)
+	if (s->keepValues && withNeighbors)
 	{
 		char	   *v = HnswElementValue(etup);
+		Size		len = VARSIZE(v);
 
-		item->value = palloc(VARSIZE(v));
-		memcpy(item->value, v, VARSIZE(v));
-		s->memused += VARSIZE(v);
+		item->value = len <= HNSW_ARENA_BLOCK / 4 ? ArenaAlloc(s, MAXALIGN(len)) : palloc(len);
+		memcpy(item->value, v, len);
+		if (len > HNSW_ARENA_BLOCK / 4)
+			s->memused += len;
 	}
-	s->memused += sizeof(HnswItem) + sizeof(ItemPointerData) * n + 3 * sizeof(HnswHeapEntry) + 16;
+	s->memused += 3 * sizeof(HnswHeapEntry) + 16;
 	return s->nitems++;
+}
+
+/* Reads the neighbour list of an item that was evaluated without it. */
+static void
+LoadNeighbors(HnswSearch *s, HnswItem *item)
+{
+	Buffer		buf = ReadBuffer(s->index, ItemPointerGetBlockNumber(&item->tid));
+	HnswElementTuple etup;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	etup = HnswGetElement(BufferGetPage(buf), ItemPointerGetOffsetNumber(&item->tid));
+	if (etup != NULL && !etup->deleted && etup->level >= s->lc)
+		CopyNeighbors(s, item, etup);
+	else
+		item->nneighbors = 0;
+	UnlockReleaseBuffer(buf);
 }
 
 static int
@@ -557,7 +628,7 @@ EvaluateBatch(HnswSearch *s, ItemPointerData *tids, int n, int ef)
 			live = etup->ntids > 0;
 			if (s->result.n < ef || d < -HnswHeapTop(&s->result).key)
 			{
-				int			idx = NewItem(s, &tids[i], d, etup);
+				int			idx = NewItem(s, &tids[i], d, etup, true);
 
 				HnswHeapPush(&s->cand, d, idx);
 				if (live)
@@ -573,7 +644,7 @@ EvaluateBatch(HnswSearch *s, ItemPointerData *tids, int n, int ef)
 			}
 			else if (live)
 			{
-				int			idx = NewItem(s, &tids[i], d, etup);
+				int			idx = NewItem(s, &tids[i], d, etup, false);
 
 				HnswHeapPush(&s->discarded, d, idx);
 			}
@@ -626,7 +697,9 @@ HnswSearchRun(HnswSearch *s, int ef, int64 maxEvaluated, Size maxMem)
 			break;
 		CHECK_FOR_INTERRUPTS();
 		HnswHeapPop(&s->cand);
-		item = &s->items[c.idx];
+		item = HnswSearchItem(s, c.idx);
+		if (item->nneighbors < 0)
+			LoadNeighbors(s, item);
 		for (j = 0; j < item->nneighbors; j++)
 		{
 			if (HnswTidSetAdd(&s->visited, &item->neighbors[j]))
@@ -661,11 +734,11 @@ HnswSearchGreedy(Relation index, HnswSupport *support, const char *query,
 		HnswSearchAddEntry(&s, &cur);
 		HnswSearchRun(&s, 1, 0, 0);
 		for (i = 0; i < s.nitems; i++)
-			if (best < 0 || s.items[i].dist < s.items[best].dist)
+			if (best < 0 || HnswSearchItem(&s, i)->dist < HnswSearchItem(&s, best)->dist)
 				best = i;
 		if (best < 0)
 			return 0;
-		cur = s.items[best].tid;
+		cur = HnswSearchItem(&s, best)->tid;
 	}
 	*result = cur;
 	return 1;

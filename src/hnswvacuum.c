@@ -182,7 +182,7 @@ RepairGraph(IndexVacuumInfo *info, HnswTidSet *dead)
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old;
 
-	HnswInitSupport(index, &support);
+	HnswInitSupport(index, &support, true);
 	LockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
 	nblocks = RelationGetNumberOfBlocks(index);
 	ItemPointerSetInvalid(&best);
