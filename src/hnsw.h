@@ -100,6 +100,7 @@ typedef struct HnswMetaPageData
 	OffsetNumber entryOffno;
 	int16		entryLevel;
 	BlockNumber insertPage;		/* last page, where inserts try first */
+	double		maxNormSq;		/* inner product: squared norm bound of the graph */
 } HnswMetaPageData;
 
 typedef HnswMetaPageData *HnswMetaPage;
@@ -148,6 +149,7 @@ typedef enum HnswKind
 	HNSW_KIND_L1,
 	HNSW_KIND_HAMMING,
 	HNSW_KIND_JACCARD,
+	HNSW_KIND_MIPS,				/* graph of ip: Euclidean after lifting onto a sphere */
 	HNSW_KIND_FMGR				/* unknown function: call it through fmgr */
 } HnswKind;
 
@@ -155,6 +157,7 @@ typedef struct HnswSupport
 {
 	HnswKind	kind;
 	bool		normalize;		/* cosine: store unit vectors, skip zeros */
+	double		maxNormSq;		/* MIPS: squared radius of the lifting sphere */
 	FmgrInfo   *distproc;
 	FmgrInfo   *normproc;
 	Oid			collation;

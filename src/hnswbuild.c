@@ -25,6 +25,9 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "distance.h"
+#include "vector.h"
+
 /* An element of the in-memory graph */
 typedef struct BuildElement
 {
@@ -135,9 +138,13 @@ SearchLayerMem(HnswBuildState *bs, const char *query, int *entries, int nentries
 	}
 }
 
-/* Links e into n's list on level lc, pruning n's list when full. */
-static void
-AddLinkMem(HnswBuildState *bs, int n, int e, int lc, float dist)
+/*
+ * Links e into n's list on level lc, pruning n's list when full.  With
+ * force, e replaces n's farthest neighbour instead of going through the
+ * heuristic.  Returns true if e is in the list afterwards.
+ */
+static bool
+AddLinkMem(HnswBuildState *bs, int n, int e, int lc, float dist, bool force)
 {
 	BuildElement *ne = &bs->elems[n];
 	int32	   *list = ne->neighbors + HNSW_LAYER_START(bs->m, lc);
@@ -148,14 +155,18 @@ AddLinkMem(HnswBuildState *bs, int n, int e, int lc, float dist)
 	int		   *sel;
 	int			nsel,
 				i;
+	bool		kept = false;
 	int32		ids[2 * HNSW_MAX_M + 1];
 
 	while (count < cap && list[count] >= 0)
 		count++;
+	for (i = 0; i < count; i++)
+		if (list[i] == e)
+			return true;
 	if (count < cap)
 	{
 		list[count] = e;
-		return;
+		return true;
 	}
 	values = palloc(sizeof(char *) * (cap + 1));
 	dists = palloc(sizeof(float) * (cap + 1));
@@ -165,15 +176,32 @@ AddLinkMem(HnswBuildState *bs, int n, int e, int lc, float dist)
 		values[i] = bs->elems[list[i]].value;
 		dists[i] = ElemDistance(bs, ne->value, list[i]);
 	}
+	if (force)
+	{
+		int			far = 0;
+
+		for (i = 1; i < cap; i++)
+			if (dists[i] >= dists[far])
+				far = i;
+		list[far] = e;
+		pfree(values);
+		pfree(dists);
+		return true;
+	}
 	ids[cap] = e;
 	values[cap] = bs->elems[e].value;
 	dists[cap] = dist;
 	sel = HnswSelectNeighbors(&bs->support, values, dists, cap + 1, cap, false, &nsel);
 	for (i = 0; i < cap; i++)
+	{
 		list[i] = i < nsel ? ids[sel[i]] : -1;
+		if (i < nsel && sel[i] == cap)
+			kept = true;
+	}
 	pfree(values);
 	pfree(dists);
 	pfree(sel);
+	return kept;
 }
 
 /* Makes room for one more element. */
@@ -190,36 +218,31 @@ GrowElements(HnswBuildState *bs)
 	MemoryContextSwitchTo(old);
 }
 
-/* Adds value (a copy the graph owns) for heaptid to the in-memory graph. */
+/*
+ * Links element q (collected, not yet in the graph) into the in-memory
+ * graph, or merges its heap TID into an element holding the same value.
+ */
 static void
-InsertMem(HnswBuildState *bs, char *value, ItemPointer heaptid)
+InsertMem(HnswBuildState *bs, int q)
 {
 	int			m = bs->m;
-	int			q;
+	BuildElement *qe = &bs->elems[q];
+	char	   *value = qe->value;
 	int			level;
 	int			top,
 				lc,
 				i,
 				entryLevel;
 	int			cur;
-	BuildElement *qe;
 	int		   *found[HNSW_MAX_LEVEL + 1];
 	float	   *founddist[HNSW_MAX_LEVEL + 1];
 	int			nfound[HNSW_MAX_LEVEL + 1];
 
-	if (bs->nelems == bs->capelems)
-		GrowElements(bs);
-
 	level = HnswRandomLevel(m, VARSIZE(value));
+	qe->level = level;
+	qe->neighbors = NULL;
 	if (bs->entry < 0)
 	{
-		q = bs->nelems++;
-		qe = &bs->elems[q];
-		memset(qe, 0, sizeof(BuildElement));
-		qe->value = value;
-		qe->level = level;
-		qe->ntids = 1;
-		qe->heaptids[0] = *heaptid;
 		qe->neighbors = MemoryContextAlloc(bs->graphCtx,
 										   sizeof(int32) * HNSW_NEIGHBOR_SLOTS(m, level));
 		memset(qe->neighbors, -1, sizeof(int32) * HNSW_NEIGHBOR_SLOTS(m, level));
@@ -244,8 +267,8 @@ InsertMem(HnswBuildState *bs, char *value, ItemPointer heaptid)
 		else
 			SearchLayerMem(bs, value, found[lc + 1], nfound[lc + 1], bs->efConstruction, lc);
 		n = bs->result.n;
-		found[lc] = palloc(sizeof(int) * n);
-		founddist[lc] = palloc(sizeof(float) * n);
+		found[lc] = palloc(sizeof(int) * Max(n, 1));
+		founddist[lc] = palloc(sizeof(float) * Max(n, 1));
 		for (i = 0; i < n; i++)
 		{
 			found[lc][i] = bs->result.a[i].idx;
@@ -254,7 +277,7 @@ InsertMem(HnswBuildState *bs, char *value, ItemPointer heaptid)
 		nfound[lc] = n;
 	}
 
-	/* an identical value takes the heap TID */
+	/* an identical value takes the heap TID; q stays out of the graph */
 	for (i = 0; i < nfound[0]; i++)
 	{
 		BuildElement *e = &bs->elems[found[0][i]];
@@ -262,19 +285,12 @@ InsertMem(HnswBuildState *bs, char *value, ItemPointer heaptid)
 		if (e->ntids < HNSW_HEAPTIDS && VARSIZE(e->value) == VARSIZE(value) &&
 			memcmp(e->value, value, VARSIZE(value)) == 0)
 		{
-			e->heaptids[e->ntids++] = *heaptid;
-			pfree(value);
+			e->heaptids[e->ntids++] = qe->heaptids[0];
+			qe->ntids = 0;
 			return;
 		}
 	}
 
-	q = bs->nelems++;
-	qe = &bs->elems[q];
-	memset(qe, 0, sizeof(BuildElement));
-	qe->value = value;
-	qe->level = level;
-	qe->ntids = 1;
-	qe->heaptids[0] = *heaptid;
 	qe->neighbors = MemoryContextAlloc(bs->graphCtx,
 									   sizeof(int32) * HNSW_NEIGHBOR_SLOTS(m, level));
 	memset(qe->neighbors, -1, sizeof(int32) * HNSW_NEIGHBOR_SLOTS(m, level));
@@ -285,6 +301,7 @@ InsertMem(HnswBuildState *bs, char *value, ItemPointer heaptid)
 		char	  **values = palloc(sizeof(char *) * Max(n, 1));
 		int		   *sel;
 		int			nsel;
+		bool		linked = false;
 
 		for (i = 0; i < n; i++)
 			values[i] = bs->elems[found[lc][i]].value;
@@ -293,10 +310,52 @@ InsertMem(HnswBuildState *bs, char *value, ItemPointer heaptid)
 		for (i = 0; i < nsel; i++)
 			qe->neighbors[HNSW_LAYER_START(m, lc) + i] = found[lc][sel[i]];
 		for (i = 0; i < nsel; i++)
-			AddLinkMem(bs, found[lc][sel[i]], q, lc, founddist[lc][sel[i]]);
+			if (AddLinkMem(bs, found[lc][sel[i]], q, lc, founddist[lc][sel[i]], false))
+				linked = true;
+		/* nobody kept a link: the nearest neighbour must, or q is unreachable */
+		if (!linked && nsel > 0)
+			AddLinkMem(bs, found[lc][sel[0]], q, lc, founddist[lc][sel[0]], true);
 	}
 	if (level > entryLevel)
 		bs->entry = q;
+}
+
+/*
+ * Builds the graph over the collected elements: fixes the inner-product
+ * graph's norm bound first, then links the elements in heap order.
+ */
+static void
+BuildGraph(HnswBuildState *bs)
+{
+	MemoryContext old;
+	int			i;
+
+	if (bs->support.kind == HNSW_KIND_MIPS)
+	{
+		double		maxsq = 0;
+
+		for (i = 0; i < bs->nelems; i++)
+		{
+			Vector		v = (Vector) bs->elems[i].value;
+			double		sq = distance_kernels->inner_product(v->x, v->x, v->dim);
+
+			if (sq > maxsq)
+				maxsq = sq;
+		}
+		bs->support.maxNormSq = maxsq;
+	}
+	for (i = 0; i < bs->nelems; i++)
+	{
+		old = MemoryContextSwitchTo(bs->tmpCtx);
+		InsertMem(bs, i);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(bs->tmpCtx);
+		if ((i & 255) == 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, i);
+		}
+	}
 }
 
 /*
@@ -325,7 +384,11 @@ WriteGraph(HnswBuildState *bs)
 	for (i = 0; i < bs->nelems; i++)
 	{
 		BuildElement *e = &bs->elems[i];
-		Size		sz = MAXALIGN(HnswElementSize(m, e->level, VARSIZE(e->value))) + sizeof(ItemIdData);
+		Size		sz;
+
+		if (e->ntids == 0)
+			continue;
+		sz = MAXALIGN(HnswElementSize(m, e->level, VARSIZE(e->value))) + sizeof(ItemIdData);
 
 		if (used + sz > avail)
 		{
@@ -337,13 +400,14 @@ WriteGraph(HnswBuildState *bs)
 		e->offno = offno++;
 		used += sz;
 	}
-	nblocks = bs->nelems > 0 ? blkno + 1 : 1;
+	nblocks = bs->entry >= 0 ? blkno + 1 : 1;
 
 	/* the metapage */
 	page = (Page) pagebuf.data;
 	HnswInitMetaPage(page, m, bs->efConstruction);
 	meta = HnswPageGetMeta(page);
 	meta->dims = bs->dims;
+	meta->maxNormSq = bs->support.maxNormSq;
 	if (bs->entry >= 0)
 	{
 		meta->entryBlkno = bs->elems[bs->entry].blkno;
@@ -366,6 +430,9 @@ WriteGraph(HnswBuildState *bs)
 		HnswElementTuple etup;
 		Size		sz;
 		int			j;
+
+		if (e != NULL && e->ntids == 0)
+			continue;
 
 		if (blkno != InvalidBlockNumber && (e == NULL || e->blkno != blkno))
 		{
@@ -455,10 +522,16 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		HnswInsertValue(index, &bs->support, value, tid);
 	else
 	{
-		char	   *copy = MemoryContextAlloc(bs->graphCtx, VARSIZE(value));
+		BuildElement *e;
 
-		memcpy(copy, value, VARSIZE(value));
-		InsertMem(bs, copy, tid);
+		if (bs->nelems == bs->capelems)
+			GrowElements(bs);
+		e = &bs->elems[bs->nelems++];
+		memset(e, 0, sizeof(BuildElement));
+		e->value = MemoryContextAlloc(bs->graphCtx, VARSIZE(value));
+		memcpy(e->value, value, VARSIZE(value));
+		e->ntids = 1;
+		e->heaptids[0] = *tid;
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(bs->tmpCtx);
@@ -467,13 +540,17 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	if (((int64) bs->indtuples) % 256 == 0)
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs->indtuples);
 
-	if (!bs->flushed && MemoryContextMemAllocated(bs->graphCtx, true) > bs->memLimit)
+	/* values plus the graph to come: about 2m + 2 links of 4 bytes each */
+	if (!bs->flushed &&
+		MemoryContextMemAllocated(bs->graphCtx, true) +
+		(Size) bs->nelems * (2 * bs->m + 2) * (sizeof(int32) + 4) > bs->memLimit)
 	{
 		ereport(NOTICE,
 				(errmsg("hnsw graph no longer fits into maintenance_work_mem after %.0f tuples",
 						bs->indtuples),
 				 errdetail("Building will take significantly longer."),
 				 errhint("Increase maintenance_work_mem to speed up builds.")));
+		BuildGraph(bs);
 		WriteGraph(bs);
 		bs->flushed = true;
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_LOAD);
@@ -523,7 +600,10 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs.indtuples);
 
 	if (!bs.flushed)
+	{
+		BuildGraph(&bs);
 		WriteGraph(&bs);
+	}
 
 	MemoryContextDelete(bs.graphCtx);
 	MemoryContextDelete(bs.tmpCtx);

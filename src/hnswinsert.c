@@ -120,11 +120,13 @@ WriteElement(Relation index, HnswElementTuple etup, Size size, int dims,
 
 /*
  * Gives the element at ntid (at distance dist from the new element) a link
- * back to newtid on level lc, pruning its list with the heuristic when full.
+ * back to newtid on level lc, pruning its list with the heuristic when full;
+ * with force, the new element replaces the farthest neighbour instead.
+ * Returns true if the link is there afterwards.
  */
-static void
+static bool
 AddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
-			ItemPointer newtid, char *newvalue, float dist)
+			ItemPointer newtid, char *newvalue, float dist, bool force)
 {
 	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(ntid));
 	HnswElementTuple etup;
@@ -142,7 +144,7 @@ AddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 	if (etup == NULL || etup->deleted || etup->ntids == 0 || etup->level < lc)
 	{
 		UnlockReleaseBuffer(buf);
-		return;
+		return false;
 	}
 	m = etup->m;
 	cap = HNSW_LAYER_CAPACITY(m, lc);
@@ -156,7 +158,7 @@ AddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 		if (ItemPointerEquals(&list[i], newtid))
 		{
 			ReleaseBuffer(buf);
-			return;
+			return true;
 		}
 
 	if (count < cap)
@@ -183,21 +185,40 @@ AddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 			dists[n] = HnswDistance(support, nvalue, v);
 			tids[n++] = list[i];
 		}
-		values[n] = newvalue;
-		dists[n] = dist;
-		tids[n++] = *newtid;
-		sel = HnswSelectNeighbors(support, values, dists, n, cap, false, &nsel);
-		for (i = 0; i < nsel; i++)
-			if (sel[i] == n - 1)
-				kept = true;
-		if (!kept && n - 1 == count)
+		if (force && n == count)
 		{
-			ReleaseBuffer(buf);
-			return;
+			int			far = 0;
+
+			for (i = 1; i < n; i++)
+				if (dists[i] >= dists[far])
+					far = i;
+			tids[far] = *newtid;
+			memcpy(list, tids, sizeof(ItemPointerData) * n);
 		}
-		for (i = 0; i < nsel; i++)
-			list[i] = tids[sel[i]];
-		count = nsel;
+		else if (n < cap)
+		{
+			memcpy(list, tids, sizeof(ItemPointerData) * n);
+			list[n] = *newtid;
+			count = n + 1;
+		}
+		else
+		{
+			values[n] = newvalue;
+			dists[n] = dist;
+			tids[n++] = *newtid;
+			sel = HnswSelectNeighbors(support, values, dists, n, cap, false, &nsel);
+			for (i = 0; i < nsel; i++)
+				if (sel[i] == n - 1)
+					kept = true;
+			if (!kept)
+			{
+				ReleaseBuffer(buf);
+				return false;
+			}
+			for (i = 0; i < nsel; i++)
+				list[i] = tids[sel[i]];
+			count = nsel;
+		}
 	}
 
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
@@ -208,7 +229,7 @@ AddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 	{
 		GenericXLogAbort(state);
 		UnlockReleaseBuffer(buf);
-		return;
+		return false;
 	}
 	for (i = 0; i < cap; i++)
 	{
@@ -219,6 +240,7 @@ AddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 	}
 	GenericXLogFinish(state);
 	UnlockReleaseBuffer(buf);
+	return true;
 }
 
 /* Moves the entry point to tid at level. */
@@ -264,6 +286,7 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 
 	LockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
 	HnswReadMeta(index, &meta);
+	support->maxNormSq = meta.maxNormSq;
 	m = meta.m;
 	if (meta.dims >= 0 && dims != meta.dims)
 		ereport(ERROR,
@@ -376,9 +399,18 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 	/* WAL order: element, back-links, entry point */
 	newtid = WriteElement(index, etup, size, dims, false);
 	for (lc = top; lc >= 0; lc--)
+	{
+		bool		linked = false;
+
 		for (i = 0; i < nchosen[lc]; i++)
-			AddBackLink(index, support, &chosen[lc][i].tid, lc, &newtid,
-						HnswElementValue(etup), chosen[lc][i].dist);
+			if (AddBackLink(index, support, &chosen[lc][i].tid, lc, &newtid,
+							HnswElementValue(etup), chosen[lc][i].dist, false))
+				linked = true;
+		/* nobody kept a link: the nearest neighbour must, or it is unreachable */
+		if (!linked && nchosen[lc] > 0)
+			AddBackLink(index, support, &chosen[lc][0].tid, lc, &newtid,
+						HnswElementValue(etup), chosen[lc][0].dist, true);
+	}
 	if (level > meta.entryLevel)
 		SetEntryPoint(index, &newtid, level);
 

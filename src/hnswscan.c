@@ -117,9 +117,15 @@ StartSearch(IndexScanDesc scan)
 		return;
 	dims = HnswValueDims(&so->support, so->query);
 	if (meta.dims >= 0 && dims != meta.dims)
+	{
+		if (so->support.kind == HNSW_KIND_HAMMING || so->support.kind == HNSW_KIND_JACCARD)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("different bit lengths %d and %d", meta.dims, dims)));
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("different vector dimensions %d and %d", meta.dims, dims)));
+	}
 	ItemPointerSet(&entry, meta.entryBlkno, meta.entryOffno);
 	if (!HnswSearchGreedy(index, &so->support, so->query, meta.m, &entry,
 						  meta.entryLevel, 0, &entry))

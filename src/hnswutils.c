@@ -67,10 +67,12 @@ KindFromProc(Oid procid, bool hasNorm)
 
 /*
  * Fills *support for the index's only column.  forGraph asks for the
- * distance that builds the graph: for inner product that is Euclidean
- * distance, since inner product is no metric (an element is not its own
- * nearest neighbour) and the neighbour heuristic then prunes lists down to
- * one or two links.  Scans walk that graph with inner product.
+ * distance that builds the graph: for inner product that is HNSW_KIND_MIPS,
+ * a Euclidean distance after lifting the vectors onto a sphere, since inner
+ * product is no metric (an element is not its own nearest neighbour) and
+ * the neighbour heuristic then prunes lists down to one or two links.
+ * Scans walk that graph with inner product.  The caller sets maxNormSq
+ * from the metapage.
  */
 void
 HnswInitSupport(Relation index, HnswSupport *support, bool forGraph)
@@ -83,8 +85,9 @@ HnswInitSupport(Relation index, HnswSupport *support, bool forGraph)
 	support->collation = index->rd_indcollation[0];
 	support->kind = KindFromProc(distoid, hasNorm);
 	support->normalize = (support->kind == HNSW_KIND_COSINE);
+	support->maxNormSq = 0;
 	if (forGraph && support->kind == HNSW_KIND_IP)
-		support->kind = HNSW_KIND_L2;
+		support->kind = HNSW_KIND_MIPS;
 }
 
 /* Returns the distance between two stored values (lower is nearer). */
@@ -122,6 +125,29 @@ HnswDistance(HnswSupport *support, const char *a, const char *b)
 				if (orc == 0)
 					return 1.0f;
 				return 1.0f - (float) ((double) andc / (double) orc);
+			}
+		case HNSW_KIND_MIPS:
+			{
+				/*
+				 * Each vector x is lifted to (x, sqrt(R^2 - |x|^2)), R^2 =
+				 * maxNormSq, which puts all of them on one sphere; there the
+				 * Euclidean order from a query (q, 0) is the inner product
+				 * order, so the graph is built with Euclidean distances of the
+				 * lifted vectors.  Norms above R are clamped.
+				 */
+				float		dot,
+							na,
+							nb;
+				double		ea,
+							eb;
+
+				distance_kernels->cosine_parts(((const VectorData *) a)->x,
+											   ((const VectorData *) b)->x,
+											   ((const VectorData *) a)->dim,
+											   &dot, &na, &nb);
+				ea = sqrt(Max(support->maxNormSq - na, 0.0));
+				eb = sqrt(Max(support->maxNormSq - nb, 0.0));
+				return (float) ((double) na + nb - 2.0 * dot + (ea - eb) * (ea - eb));
 			}
 		case HNSW_KIND_FMGR:
 			break;
@@ -239,6 +265,7 @@ HnswInitMetaPage(Page page, int m, int efConstruction)
 	meta->entryOffno = InvalidOffsetNumber;
 	meta->entryLevel = -1;
 	meta->insertPage = InvalidBlockNumber;
+	meta->maxNormSq = 0;
 	((PageHeader) page)->pd_lower = ((char *) meta + sizeof(HnswMetaPageData)) - (char *) page;
 }
 

@@ -184,6 +184,8 @@ RepairGraph(IndexVacuumInfo *info, HnswTidSet *dead)
 
 	HnswInitSupport(index, &support, true);
 	LockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+	HnswReadMeta(index, &meta);
+	support.maxNormSq = meta.maxNormSq;
 	nblocks = RelationGetNumberOfBlocks(index);
 	ItemPointerSetInvalid(&best);
 
