@@ -357,9 +357,15 @@ COMMENT ON OPERATOR CLASS vector_cosine_ops USING hnsw IS 'hnsw on vector by cos
 COMMENT ON OPERATOR CLASS vector_l1_ops USING hnsw IS 'hnsw on vector by taxicab distance (<+>)';
 COMMENT ON OPERATOR CLASS bit_hamming_ops USING hnsw IS 'hnsw on bit by Hamming distance (<~>)';
 COMMENT ON OPERATOR CLASS bit_jaccard_ops USING hnsw IS 'hnsw on bit by Jaccard distance (<%>)';
+COMMENT ON OPERATOR FAMILY vector_l2_ops USING hnsw IS 'hnsw on vector by Euclidean distance';
+COMMENT ON OPERATOR FAMILY vector_ip_ops USING hnsw IS 'hnsw on vector by negative inner product';
+COMMENT ON OPERATOR FAMILY vector_cosine_ops USING hnsw IS 'hnsw on vector by cosine distance';
+COMMENT ON OPERATOR FAMILY vector_l1_ops USING hnsw IS 'hnsw on vector by taxicab distance';
+COMMENT ON OPERATOR FAMILY bit_hamming_ops USING hnsw IS 'hnsw on bit by Hamming distance';
+COMMENT ON OPERATOR FAMILY bit_jaccard_ops USING hnsw IS 'hnsw on bit by Jaccard distance';
 
 CREATE FUNCTION vectron_hnsw_check(index regclass,
 	OUT kind text, OUT element tid, OUT detail text) RETURNS SETOF record
-	AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION vectron_hnsw_check(regclass) IS 'walks an hnsw index and returns one row per structural problem (none when sound)';

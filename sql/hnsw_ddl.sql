@@ -12,13 +12,13 @@ SET enable_seqscan = off;
 SELECT * FROM t ORDER BY val <-> '[1,1,1]' LIMIT 1;
 SELECT * FROM vectron_hnsw_check('t_idx');
 INSERT INTO t SELECT i, ARRAY[i, i % 10, 1]::real[]::vector FROM generate_series(1, 200) i;
-SELECT id FROM t ORDER BY val <-> '[3,3,1]' LIMIT 3;
+SELECT id FROM t ORDER BY val <-> '[3,3.1,1]' LIMIT 3;
 
 -- ---- REINDEX and REINDEX CONCURRENTLY ----
 REINDEX INDEX t_idx;
-SELECT id FROM t ORDER BY val <-> '[3,3,1]' LIMIT 3;
+SELECT id FROM t ORDER BY val <-> '[3,3.1,1]' LIMIT 3;
 REINDEX INDEX CONCURRENTLY t_idx;
-SELECT id FROM t ORDER BY val <-> '[3,3,1]' LIMIT 3;
+SELECT id FROM t ORDER BY val <-> '[3,3.1,1]' LIMIT 3;
 SELECT * FROM vectron_hnsw_check('t_idx');
 
 -- ---- CREATE INDEX CONCURRENTLY, with duplicate vectors ----

@@ -262,6 +262,7 @@ extern void HnswSearchRun(HnswSearch *s, int ef, int64 maxEvaluated, Size maxMem
 extern int	HnswSearchGreedy(Relation index, HnswSupport *support, const char *query,
 							 int m, ItemPointer entry, int fromLevel, int toLevel,
 							 ItemPointer result);
+extern int	HnswFarthest(const float *dists, int n);
 extern int *HnswSelectNeighbors(HnswSupport *support, char **values, float *dists,
 								int n, int cap, bool keepPruned, int *nselected);
 

@@ -178,11 +178,7 @@ AddLinkMem(HnswBuildState *bs, int n, int e, int lc, float dist, bool force)
 	}
 	if (force)
 	{
-		int			far = 0;
-
-		for (i = 1; i < cap; i++)
-			if (dists[i] >= dists[far])
-				far = i;
+		int			far = HnswFarthest(dists, cap);
 		list[far] = e;
 		pfree(values);
 		pfree(dists);

@@ -187,11 +187,7 @@ AddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 		}
 		if (force && n == count)
 		{
-			int			far = 0;
-
-			for (i = 1; i < n; i++)
-				if (dists[i] >= dists[far])
-					far = i;
+			int			far = HnswFarthest(dists, n);
 			tids[far] = *newtid;
 			memcpy(list, tids, sizeof(ItemPointerData) * n);
 		}

@@ -771,6 +771,32 @@ HnswSearchGreedy(Relation index, HnswSupport *support, const char *query,
 	return 1;
 }
 
+/*
+ * Returns the index of the largest of n distances, a random one among ties,
+ * so that repeated forced links into a clique of equal vectors do not all
+ * evict the same neighbour.
+ */
+int
+HnswFarthest(const float *dists, int n)
+{
+	int			far = 0;
+	int			ties = 1;
+	int			i;
+
+	for (i = 1; i < n; i++)
+	{
+		if (dists[i] > dists[far])
+		{
+			far = i;
+			ties = 1;
+		}
+		else if (dists[i] == dists[far] &&
+				 pg_prng_uint64_range(&pg_global_prng_state, 0, ties++) == 0)
+			far = i;
+	}
+	return far;
+}
+
 static int
 CompareFloatIdx(const void *a, const void *b)
 {
