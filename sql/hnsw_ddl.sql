@@ -10,7 +10,7 @@ CREATE TABLE t (id int, val vector(3));
 CREATE INDEX t_idx ON t USING hnsw (val vector_l2_ops);
 SET enable_seqscan = off;
 SELECT * FROM t ORDER BY val <-> '[1,1,1]' LIMIT 1;
-SELECT * FROM vectron_hnsw_check('t_idx');
+SELECT * FROM vectron_hnsw_check('t_idx') WHERE kind <> 'unreachable';
 INSERT INTO t SELECT i, ARRAY[i, i % 10, 1]::real[]::vector FROM generate_series(1, 200) i;
 SELECT id FROM t ORDER BY val <-> '[3,3.1,1]' LIMIT 3;
 
@@ -19,7 +19,7 @@ REINDEX INDEX t_idx;
 SELECT id FROM t ORDER BY val <-> '[3,3.1,1]' LIMIT 3;
 REINDEX INDEX CONCURRENTLY t_idx;
 SELECT id FROM t ORDER BY val <-> '[3,3.1,1]' LIMIT 3;
-SELECT * FROM vectron_hnsw_check('t_idx');
+SELECT * FROM vectron_hnsw_check('t_idx') WHERE kind <> 'unreachable';
 
 -- ---- CREATE INDEX CONCURRENTLY, with duplicate vectors ----
 DROP INDEX t_idx;
@@ -29,7 +29,7 @@ SELECT indisvalid FROM pg_index WHERE indexrelid = 't_idx'::regclass;
 SET hnsw.ef_search = 100;
 SELECT count(*) FROM (SELECT id FROM t ORDER BY val <-> '[5,5,5]' LIMIT 30) s WHERE id > 1000;
 RESET hnsw.ef_search;
-SELECT * FROM vectron_hnsw_check('t_idx');
+SELECT * FROM vectron_hnsw_check('t_idx') WHERE kind <> 'unreachable';
 
 -- ---- TRUNCATE ----
 TRUNCATE t;

@@ -43,9 +43,14 @@ PointsAtDead(HnswElementTuple etup, HnswTidSet *dead)
 	return false;
 }
 
-/* Rewrites the lists of the live element at tid that point at dead elements. */
+/*
+ * Rewrites the lists of the live element at tid that point at dead elements:
+ * the candidates are its live neighbours, the live neighbours of its dead
+ * ones, and what a search for its own value (ef_construction) finds.
+ */
 static void
-RepairElement(Relation index, HnswSupport *support, ItemPointer tid, HnswTidSet *dead)
+RepairElement(Relation index, HnswSupport *support, ItemPointer tid, HnswTidSet *dead,
+			  HnswMetaPageData *meta)
 {
 	HnswElementTuple etup = HnswCopyElement(index, tid);
 	int			m,
@@ -112,6 +117,35 @@ RepairElement(Relation index, HnswSupport *support, ItemPointer tid, HnswTidSet 
 				for (j = 0; j < dn; j++)
 				{
 					ItemPointer c = &d->neighbors[HNSW_LAYER_START(d->m, lc) + j];
+					int			k;
+					bool		dup = ItemPointerEquals(c, tid) || HnswTidSetContains(dead, c);
+
+					for (k = 0; k < ncands && !dup; k++)
+						if (ItemPointerEquals(&cands[k], c))
+							dup = true;
+					if (!dup)
+						cands[ncands++] = *c;
+				}
+			}
+		}
+
+		/* what a search for the element's own value finds on this level */
+		if (BlockNumberIsValid(meta->entryBlkno) && meta->entryLevel >= lc)
+		{
+			ItemPointerData entry;
+			HnswSearch	search;
+
+			ItemPointerSet(&entry, meta->entryBlkno, meta->entryOffno);
+			if (HnswSearchGreedy(index, support, HnswElementValue(etup), m, &entry,
+								 meta->entryLevel, lc, &entry))
+			{
+				HnswSearchInit(&search, index, support, HnswElementValue(etup), m, lc, false);
+				HnswSearchAddEntry(&search, &entry);
+				HnswSearchRun(&search, meta->efConstruction, 0, 0);
+				cands = repalloc(cands, sizeof(ItemPointerData) * (ncands + search.result.n));
+				for (i = 0; i < search.result.n; i++)
+				{
+					ItemPointer c = &HnswSearchItem(&search, search.result.a[i].idx)->tid;
 					int			k;
 					bool		dup = ItemPointerEquals(c, tid) || HnswTidSetContains(dead, c);
 
@@ -224,7 +258,7 @@ RepairGraph(IndexVacuumInfo *info, HnswTidSet *dead)
 		for (i = 0; i < nrepair; i++)
 		{
 			old = MemoryContextSwitchTo(tmp);
-			RepairElement(index, &support, &torepair[i], dead);
+			RepairElement(index, &support, &torepair[i], dead, &meta);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(tmp);
 		}
