@@ -271,6 +271,8 @@ extern bool hnswinsert(Relation index, Datum *values, bool *isnull,
 					   ItemPointer heap_tid, Relation heap,
 					   IndexUniqueCheck checkUnique, bool indexUnchanged,
 					   IndexInfo *indexInfo);
+extern bool HnswAddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
+							ItemPointer newtid, char *newvalue, float dist, bool force);
 extern void HnswInsertValue(Relation index, HnswSupport *support, char *value,
 							ItemPointer heaptid);
 

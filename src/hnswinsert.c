@@ -124,8 +124,8 @@ WriteElement(Relation index, HnswElementTuple etup, Size size, int dims,
  * with force, the new element replaces the farthest neighbour instead.
  * Returns true if the link is there afterwards.
  */
-static bool
-AddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
+bool
+HnswAddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 			ItemPointer newtid, char *newvalue, float dist, bool force)
 {
 	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(ntid));
@@ -399,12 +399,12 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 		bool		linked = false;
 
 		for (i = 0; i < nchosen[lc]; i++)
-			if (AddBackLink(index, support, &chosen[lc][i].tid, lc, &newtid,
+			if (HnswAddBackLink(index, support, &chosen[lc][i].tid, lc, &newtid,
 							HnswElementValue(etup), chosen[lc][i].dist, false))
 				linked = true;
 		/* nobody kept a link: the nearest neighbour must, or it is unreachable */
 		if (!linked && nchosen[lc] > 0)
-			AddBackLink(index, support, &chosen[lc][0].tid, lc, &newtid,
+			HnswAddBackLink(index, support, &chosen[lc][0].tid, lc, &newtid,
 						HnswElementValue(etup), chosen[lc][0].dist, true);
 	}
 	if (level > meta.entryLevel)

@@ -7,9 +7,11 @@
  *	    still routes searches but is never returned or linked to anew.  No
  *	    heavyweight lock: inserts never add a TID to an empty element.
  *   2. Under the update lock, every live element whose lists point at an
- *	    empty element gets new lists: its live neighbours plus the live
- *	    neighbours of the empty ones, chosen with the heuristic and topped up
- *	    with the pruned ones so connectivity is kept.
+ *	    empty element gets new lists: its live neighbours, the live
+ *	    neighbours of the empty ones and what a search for its own value
+ *	    finds, chosen with the heuristic and topped up with the pruned ones.
+ *	    Then every live element no live element links to on level 0 gets
+ *	    links back from its nearest elements, as an insert would.
  *   3. If the entry point is empty, the live element of highest level
  *	    becomes the entry point (or the index becomes empty).
  *   4. Empty elements are flagged deleted and their lists cleared.  Nothing
@@ -200,6 +202,59 @@ RepairElement(Relation index, HnswSupport *support, ItemPointer tid, HnswTidSet 
 	UnlockReleaseBuffer(buf);
 }
 
+/*
+ * Gives the live element at tid, which no element links to on level 0 any
+ * more, links from the elements nearest to it, as an insert would.
+ */
+static void
+RelinkElement(Relation index, HnswSupport *support, ItemPointer tid, HnswTidSet *dead,
+			  HnswMetaPageData *meta)
+{
+	HnswElementTuple etup = HnswCopyElement(index, tid);
+	ItemPointerData entry;
+	HnswSearch	search;
+	char	  **values;
+	float	   *dists;
+	ItemPointerData *tids;
+	int			n = 0,
+				i,
+				nsel;
+	int		   *sel;
+	bool		linked = false;
+
+	if (etup == NULL || etup->ntids == 0 || !BlockNumberIsValid(meta->entryBlkno))
+		return;
+	ItemPointerSet(&entry, meta->entryBlkno, meta->entryOffno);
+	if (!HnswSearchGreedy(index, support, HnswElementValue(etup), etup->m, &entry,
+						  meta->entryLevel, 0, &entry))
+		return;
+	HnswSearchInit(&search, index, support, HnswElementValue(etup), etup->m, 0, true);
+	HnswSearchAddEntry(&search, &entry);
+	HnswSearchRun(&search, meta->efConstruction, 0, 0);
+	values = palloc(sizeof(char *) * Max(search.result.n, 1));
+	dists = palloc(sizeof(float) * Max(search.result.n, 1));
+	tids = palloc(sizeof(ItemPointerData) * Max(search.result.n, 1));
+	for (i = 0; i < search.result.n; i++)
+	{
+		HnswItem   *item = HnswSearchItem(&search, search.result.a[i].idx);
+
+		if (ItemPointerEquals(&item->tid, tid) || HnswTidSetContains(dead, &item->tid) ||
+			item->value == NULL)
+			continue;
+		values[n] = item->value;
+		dists[n] = item->dist;
+		tids[n++] = item->tid;
+	}
+	sel = HnswSelectNeighbors(support, values, dists, n, 2 * etup->m, false, &nsel);
+	for (i = 0; i < nsel; i++)
+		if (HnswAddBackLink(index, support, &tids[sel[i]], 0, tid,
+							HnswElementValue(etup), dists[sel[i]], false))
+			linked = true;
+	if (!linked && nsel > 0)
+		HnswAddBackLink(index, support, &tids[sel[0]], 0, tid,
+						HnswElementValue(etup), dists[sel[0]], true);
+}
+
 /* Passes 2 to 4 of the vacuum, under the update lock. */
 static void
 RepairGraph(IndexVacuumInfo *info, HnswTidSet *dead)
@@ -263,6 +318,70 @@ RepairGraph(IndexVacuumInfo *info, HnswTidSet *dead)
 			MemoryContextReset(tmp);
 		}
 		vacuum_delay_point();
+	}
+
+	/* 2b: relink live elements that lost every incoming link on level 0 */
+	{
+		HnswTidSet	linked;
+		ItemPointerData *orphans = NULL;
+		int			norphans = 0,
+					maxorphans = 0,
+					pass,
+					i;
+		ItemPointerData entry0;
+
+		HnswTidSetInit(&linked, 1024);
+		ItemPointerSet(&entry0, meta.entryBlkno, meta.entryOffno);
+		for (pass = 0; pass < 2; pass++)
+		{
+			for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+			{
+				Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
+				Page		page;
+				OffsetNumber off,
+							maxoff;
+
+				LockBuffer(buf, BUFFER_LOCK_SHARE);
+				page = BufferGetPage(buf);
+				maxoff = PageGetMaxOffsetNumber(page);
+				for (off = FirstOffsetNumber; off <= maxoff; off++)
+				{
+					HnswElementTuple etup = HnswGetElement(page, off);
+					ItemPointerData t;
+					int			n,
+								j;
+
+					if (etup == NULL || etup->deleted || etup->ntids == 0)
+						continue;
+					ItemPointerSet(&t, blkno, off);
+					if (pass == 0)
+					{
+						n = HnswLayerCount(etup, 0);
+						for (j = 0; j < n; j++)
+							HnswTidSetAdd(&linked, &etup->neighbors[j]);
+					}
+					else if (!HnswTidSetContains(&linked, &t) && !ItemPointerEquals(&t, &entry0))
+					{
+						if (norphans == maxorphans)
+						{
+							maxorphans = Max(64, maxorphans * 2);
+							orphans = orphans ? repalloc(orphans, sizeof(ItemPointerData) * maxorphans)
+								: palloc(sizeof(ItemPointerData) * maxorphans);
+						}
+						orphans[norphans++] = t;
+					}
+				}
+				UnlockReleaseBuffer(buf);
+			}
+		}
+		for (i = 0; i < norphans; i++)
+		{
+			old = MemoryContextSwitchTo(tmp);
+			RelinkElement(index, &support, &orphans[i], dead, &meta);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(tmp);
+			vacuum_delay_point();
+		}
 	}
 
 	/* 3: move the entry point off a dead element */
