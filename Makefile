@@ -1,12 +1,13 @@
 # Makefile: the vectron PostgreSQL extension (PGXS), and the entry points for
 # everything around it (coordinator, tests, demo, benchmarks).
 #
-#   make                    build the extension (and the coordinator, tools)
+#   make                    build the extension (make coordinator, make tools: the rest)
 #   make install            install the extension into pg_config's directories
 #   make installcheck       pg_regress against a running server (PGXS)
 #   make prove_installcheck TAP tests against an installed server (PGXS)
 #   make check              everything, on throwaway PostgreSQL instances
-#   make demo               local instance with Fashion-MNIST loaded, searches
+#   make demo               local cluster, Fashion-MNIST through REST, searches
+#   make demo-sql           one instance, Fashion-MNIST in a table, SQL searches
 #   make bench              benchmarks (see docs/benchmarks.md)
 
 EXTENSION = vectron
@@ -35,7 +36,8 @@ PROVE_TESTS = test/t/*.pl
 PROVE_FLAGS = -I ./test/perl
 
 EXTRA_CLEAN = test/unit/test_distance test/fuzz/fuzz_vector_text \
-	test/fuzz/fuzz_vector_recv bench/vdata bench/bench_kernels \
+	test/fuzz/fuzz_vector_recv test/fuzz/fuzz_jwt bench/vdata bench/bench_kernels bench/ann_client \
+	bench/coord_client \
 	results regression.diffs regression.out
 
 PG_CONFIG ?= pg_config
@@ -78,18 +80,31 @@ test/fuzz/fuzz_vector_text: test/fuzz/fuzz_vector_text.c src/vector_parse.c src/
 test/fuzz/fuzz_vector_recv: test/fuzz/fuzz_vector_recv.c src/vector_parse.c src/vector_parse.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -o $@ test/fuzz/fuzz_vector_recv.c src/vector_parse.c -lm
 
+# Token verification of the coordinator (coordinator/jwt.c, libjwt, OpenSSL).
+test/fuzz/fuzz_jwt: test/fuzz/fuzz_jwt.c coordinator/jwt.c coordinator/jwt.h
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icoordinator -o $@ test/fuzz/fuzz_jwt.c coordinator/jwt.c \
+		$$(pkg-config --libs libjwt jansson libcrypto)
+
 bench/vdata: bench/vdata.c $(KERNEL_SRC) src/distance.h
 	$(TOOL_CC) $(TOOL_CFLAGS) -O3 -o $@ bench/vdata.c $(KERNEL_SRC) -lz -lm -lpthread
 
 bench/bench_kernels: bench/bench_kernels.c $(KERNEL_SRC) src/distance.h
 	$(TOOL_CC) $(TOOL_CFLAGS) -O3 -o $@ bench/bench_kernels.c $(KERNEL_SRC) -lm
 
-UNIT_TESTS = test/unit/test_distance test/unit/test_parse
-FUZZERS = test/fuzz/fuzz_vector_text test/fuzz/fuzz_vector_recv
-# tools whose sources exist (bench/ grows in its own branch)
-TOOLS = $(filter $(patsubst %.c,%,$(wildcard bench/*.c)),bench/vdata bench/bench_kernels)
+bench/ann_client: bench/ann_client.c
+	$(TOOL_CC) $(TOOL_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ bench/ann_client.c \
+		-L$(shell $(PG_CONFIG) --libdir) -lpq
 
-.PHONY: tools unit fuzzers coordinator check check-full demo bench deps
+bench/coord_client: bench/coord_client.c
+	$(TOOL_CC) $(TOOL_CFLAGS) -I$(shell $(PG_CONFIG) --includedir) -o $@ bench/coord_client.c \
+		-L$(shell $(PG_CONFIG) --libdir) -lpq
+
+UNIT_TESTS = test/unit/test_distance test/unit/test_parse
+FUZZERS = test/fuzz/fuzz_vector_text test/fuzz/fuzz_vector_recv test/fuzz/fuzz_jwt
+# tools whose sources exist (bench/ grows in its own branch)
+TOOLS = $(filter $(patsubst %.c,%,$(wildcard bench/*.c)),bench/vdata bench/bench_kernels bench/ann_client bench/coord_client)
+
+.PHONY: tools unit fuzzers coordinator check check-full demo demo-sql bench deps
 
 tools: $(TOOLS)
 unit: $(UNIT_TESTS)
@@ -111,6 +126,9 @@ check-full:
 
 demo:
 	scripts/demo
+
+demo-sql:
+	scripts/demo-sql
 
 bench:
 	scripts/install-deps

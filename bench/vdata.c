@@ -12,15 +12,19 @@
  *   fmnist:SET[:OFFSET[:LIMIT]]   Zalando's Fashion-MNIST idx files (train or
  *                                 test), 784 dimensions, pixel values 0..255;
  *                                 id = index within the set, label = class
- *   synth:n=N,dim=D,clusters=C,seed=S[,spread=F][,queries=1]
+ *   synth:n=N,dim=D,clusters=C,seed=S[,spread=F][,latent=L][,queries=1]
  *                                 clustered Gaussian data; id = index,
  *                                 label = cluster.  queries=1 draws from the
  *                                 same clusters with another random stream.
+ *                                 latent=L puts each cluster near its own
+ *                                 L-dimensional subspace, as real embeddings
+ *                                 are; 0 (default) is isotropic.
  *   file:PATH                     one vector literal per line ("[1,2,3]");
  *                                 anything before the '[' is ignored, so
  *                                 csv output reads back; id = line index
  *
- * Synthetic point i depends only on (seed, dim, clusters, spread, i), so a
+ * Synthetic point i depends only on (seed, dim, clusters, spread, latent,
+ * i), so a
  * smaller n is a prefix of a larger one.  Its coordinates are rounded to
  * three decimals, so that the text, csv and binary exports load exactly the
  * same float4 values.
@@ -394,12 +398,14 @@ typedef struct SynthParams
 	int			clusters;
 	uint64_t	seed;
 	double		spread;			/* mean within-cluster standard deviation */
+	int			latent;			/* intrinsic dimensions per cluster, 0 = all */
 	bool		queries;		/* draw from the query stream */
 } SynthParams;
 
 #define STREAM_CENTERS 1
 #define STREAM_BASE 2
 #define STREAM_QUERIES 3
+#define STREAM_BASES 4
 
 /* Round to three decimals, so text and binary forms load the same float. */
 static inline float
@@ -411,20 +417,29 @@ round3(double x)
 /*
  * Generate clustered data: cluster centres are N(0,1) per coordinate, each
  * cluster has its own standard deviation in [0.5, 1.5] x spread, and a point
- * picks its cluster uniformly.  Point i uses its own generator, seeded from
- * (seed, stream, i), so any n gives a prefix of the same sequence.
+ * picks its cluster uniformly.  Isotropic by default; with latent = L a
+ * point is centre + sigma * (B z + 0.1 e), where B is the cluster's own
+ * random dim x L matrix with N(0, 1/L) entries (so each coordinate keeps
+ * variance about sigma^2), z ~ N(0, I_L) and e ~ N(0, I_dim).  Point i uses
+ * its own generator, seeded from (seed, stream, i), so any n gives a prefix
+ * of the same sequence.
  */
 static void
 gen_synth(Dataset *ds, const SynthParams *p)
 {
 	float	   *centers;
 	double	   *sigma;
+	float	   *bases = NULL;
+	double	   *z = NULL;
 	Rng			r;
+	int			L = p->latent;
 
 	if (p->n <= 0 || p->dim <= 0 || p->clusters <= 0)
 		die("synthetic data needs n, dim and clusters all > 0");
 	if (p->dim > 16000)
 		die("dim %d exceeds the 16000 dimensions a vector can have", p->dim);
+	if (L < 0 || L > p->dim)
+		die("latent must be between 0 and dim (%d)", p->dim);
 
 	centers = xmalloc((size_t) p->clusters * p->dim * sizeof(float));
 	sigma = xmalloc((size_t) p->clusters * sizeof(double));
@@ -434,6 +449,15 @@ gen_synth(Dataset *ds, const SynthParams *p)
 		for (int j = 0; j < p->dim; j++)
 			centers[(size_t) c * p->dim + j] = (float) rng_gauss(&r);
 		sigma[c] = p->spread * (0.5 + rng_uniform(&r));
+	}
+	if (L > 0)
+	{
+		/* bases[c][j][l]: row j of cluster c's dim x L matrix */
+		bases = xmalloc((size_t) p->clusters * p->dim * L * sizeof(float));
+		z = xmalloc((size_t) L * sizeof(double));
+		rng_init(&r, p->seed, STREAM_BASES, (uint64_t) L);
+		for (size_t i = 0; i < (size_t) p->clusters * p->dim * L; i++)
+			bases[i] = (float) (rng_gauss(&r) / sqrt((double) L));
 	}
 
 	ds->n = p->n;
@@ -450,12 +474,32 @@ gen_synth(Dataset *ds, const SynthParams *p)
 		rng_init(&r, p->seed, p->queries ? STREAM_QUERIES : STREAM_BASE, (uint64_t) i);
 		c = (int) (rng_next(&r) % (uint64_t) p->clusters);
 		ctr = centers + (size_t) c * p->dim;
-		for (int j = 0; j < p->dim; j++)
-			out[j] = round3(ctr[j] + sigma[c] * rng_gauss(&r));
+		if (L == 0)
+		{
+			for (int j = 0; j < p->dim; j++)
+				out[j] = round3(ctr[j] + sigma[c] * rng_gauss(&r));
+		}
+		else
+		{
+			const float *B = bases + (size_t) c * p->dim * L;
+
+			for (int l = 0; l < L; l++)
+				z[l] = rng_gauss(&r);
+			for (int j = 0; j < p->dim; j++)
+			{
+				double		x = 0.1 * rng_gauss(&r);
+
+				for (int l = 0; l < L; l++)
+					x += (double) B[(size_t) j * L + l] * z[l];
+				out[j] = round3(ctr[j] + sigma[c] * x);
+			}
+		}
 		ds->labels[i] = c;
 	}
 	free(centers);
 	free(sigma);
+	free(bases);
+	free(z);
 }
 
 /* ------------------------------------------------------------------------
@@ -610,8 +654,10 @@ parse_synth_params(SynthParams *p, const char *spec, const char *params)
 		}
 		else if (strcmp(tok, "queries") == 0)
 			p->queries = parse_count("queries", val) != 0;
+		else if (strcmp(tok, "latent") == 0)
+			p->latent = (int) parse_count("latent", val);
 		else
-			die("bad synthetic spec \"%s\": unknown key \"%s\" (known: n, dim, clusters, seed, spread, queries)",
+			die("bad synthetic spec \"%s\": unknown key \"%s\" (known: n, dim, clusters, seed, spread, latent, queries)",
 				spec, tok);
 	}
 	free(copy);
@@ -858,7 +904,8 @@ usage(FILE *f)
 			"Usage:\n"
 			"  vdata fmnist-export --set train|test [--offset N] [--limit N]\n"
 			"                      [--format text|csv|copybin] [--labels] [--dir DIR]\n"
-			"  vdata synth --n N --dim D [--clusters C] [--seed S] [--spread F] [--queries]\n"
+			"  vdata synth --n N --dim D [--clusters C] [--seed S] [--spread F] [--latent L]\n"
+			"              [--queries]\n"
 			"              [--offset N] [--limit N] [--format text|csv|copybin] [--labels]\n"
 			"  vdata export --spec SPEC [--offset N] [--limit N] [--format ...] [--labels]\n"
 			"  vdata groundtruth --base SPEC --queries SPEC --k K\n"
@@ -868,7 +915,8 @@ usage(FILE *f)
 			"              [--base SPEC --queries SPEC --metric M]\n"
 			"\n"
 			"SPEC is fmnist:train|test[:OFFSET[:LIMIT]],\n"
-			"        synth:n=N,dim=D,clusters=C,seed=S[,spread=F][,queries=1], or\n"
+			"        synth:n=N,dim=D,clusters=C,seed=S[,spread=F][,latent=L][,queries=1],\n"
+			"        or\n"
 			"        file:PATH (one vector literal per line).\n"
 			"text: \"[x,...]\" per line (\"label<TAB>[x,...]\" with --labels);\n"
 			"csv: \"id<TAB>label<TAB>[x,...]\" for COPY t(id,label,v) FROM STDIN;\n"
@@ -893,7 +941,7 @@ cmd_export(const char *cmd, int argc, char **argv)
 	enum
 	{
 		O_SET = 1000, O_OFFSET, O_LIMIT, O_FORMAT, O_LABELS, O_DIR, O_N, O_DIM,
-		O_CLUSTERS, O_SEED, O_SPREAD, O_QUERIES, O_SPEC, O_HELP
+		O_CLUSTERS, O_SEED, O_SPREAD, O_QUERIES, O_SPEC, O_HELP, O_LATENT
 	};
 	static const struct option opts[] = {
 		{"set", required_argument, NULL, O_SET},
@@ -907,6 +955,7 @@ cmd_export(const char *cmd, int argc, char **argv)
 		{"clusters", required_argument, NULL, O_CLUSTERS},
 		{"seed", required_argument, NULL, O_SEED},
 		{"spread", required_argument, NULL, O_SPREAD},
+		{"latent", required_argument, NULL, O_LATENT},
 		{"queries", no_argument, NULL, O_QUERIES},
 		{"spec", required_argument, NULL, O_SPEC},
 		{"help", no_argument, NULL, O_HELP},
@@ -946,6 +995,7 @@ cmd_export(const char *cmd, int argc, char **argv)
 					die("--spread must be a positive number");
 				break;
 			case O_QUERIES: sp.queries = true; break;
+			case O_LATENT: sp.latent = (int) parse_count("--latent", optarg); break;
 			case O_SPEC: spec = optarg; break;
 			case O_HELP: usage(stdout); return 0;
 			default: usage(stderr); return 2;

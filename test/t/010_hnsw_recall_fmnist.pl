@@ -66,13 +66,16 @@ sub search
 	return \%res;
 }
 
-# The plan of one query uses the index.
+# The plan of one query (a literal query vector, as a client would send)
+# uses the index; with $force, sequential scans are disabled.
 sub uses_index
 {
-	my ($col, $op, $index) = @_;
+	my ($col, $op, $index, $force) = @_;
+	my $q = $node->safe_psql('postgres', "SELECT $col FROM queries WHERE id = 0");
+	my $type = $col eq 'b' ? 'bit(784)' : 'vector(784)';
 	my $plan = $node->safe_psql('postgres', qq{
-		SET enable_seqscan = off;
-		EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY $col $op (SELECT $col FROM queries WHERE id = 0) LIMIT $K;
+		SET enable_seqscan = @{[ $force ? 'off' : 'on' ]};
+		EXPLAIN (COSTS OFF) SELECT id FROM items ORDER BY $col $op '$q'::$type LIMIT $K;
 	});
 	return $plan =~ /Index Scan using $index/;
 }
@@ -92,7 +95,7 @@ for my $c (@cases)
 	my $truth = ground_truth("fmnist:train:0:$N", "fmnist:test:0:$Q", $K, $metric);
 	$node->safe_psql('postgres',
 		"CREATE INDEX idx_$metric ON items USING hnsw ($col $opclass) WITH (m = 16, ef_construction = 64)");
-	ok(uses_index($col, $op, "idx_$metric"), "$opclass: the planner uses the index");
+	ok(uses_index($col, $op, "idx_$metric", 1), "$opclass: the planner uses the index");
 	my $r = recall_of($truth, search($col, $op), $K, "fmnist:train:0:$N", "fmnist:test:0:$Q", $metric);
 	cmp_ok($r, '>=', 0.99, "$opclass: recall\@$K >= 0.99 at ef_search 100 (got $r)");
 	$node->safe_psql('postgres', "DROP INDEX idx_$metric");

@@ -1,0 +1,1308 @@
+/*
+ * api_points.c: upsert, get, delete and import of points, and search.
+ *
+ * Shard tables (made by api_collections.c) are
+ *   vectron_shards.c<collection>_s<shard>(id text PRIMARY KEY, v vector(d),
+ *       payload jsonb, version bigint, deleted boolean)
+ * Every write carries a version from writes_next_version() and only
+ * replaces rows with a lower version; a delete leaves a tombstone
+ * (deleted = true, v and payload NULL) so that a late or replayed upsert
+ * with an older version cannot bring the point back.  Reads skip
+ * tombstones.
+ */
+#include "api_internal.h"
+#include "config.h"
+#include "fanout.h"
+#include "filter.h"
+#include "hash.h"
+#include "log.h"
+#include "merge.h"
+#include "writes.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Find an active collection or answer 404; takes a map reference. */
+static const SmCollection *
+find_collection(HttpRequest *req, const char *name, ShardMap **mapp)
+{
+	ShardMap *m = shardmap_acquire();
+	const SmCollection *c = shardmap_collection(m, name);
+
+	if (!c) {
+		shardmap_release(m);
+		http_respond_error(req, 404, "COLLECTION_NOT_FOUND", "collection \"%s\" does not exist",
+						   name);
+		return NULL;
+	}
+	*mapp = m;
+	return c;
+}
+
+/* Vector JSON -> '[1,2,3]' text, checked against the dimension. */
+static char *
+vector_text(json_t *v, int dim, const char *path, char *err, size_t errlen)
+{
+	StrBuf sb;
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v)) {
+		snprintf(err, errlen, "%s must be an array of %d numbers", path, dim);
+		return NULL;
+	}
+	if ((int) json_array_size(v) != dim) {
+		snprintf(err, errlen, "%s has %zu dimensions; the collection has %d", path,
+				 json_array_size(v), dim);
+		return NULL;
+	}
+	sb_init(&sb);
+	sb_append(&sb, "[");
+	json_array_foreach(v, i, e) {
+		double d;
+
+		if (!json_is_number(e)) {
+			snprintf(err, errlen, "%s[%zu] must be a number", path, i);
+			sb_free(&sb);
+			return NULL;
+		}
+		d = json_number_value(e);
+		if (!isfinite(d) || fabs(d) > 3.4e38) {
+			snprintf(err, errlen, "%s[%zu] is out of range for float4", path, i);
+			sb_free(&sb);
+			return NULL;
+		}
+		{
+			char num[32];
+			int n = util_format_float4(num, d);
+
+			if (i)
+				sb_appendn(&sb, ",", 1);
+			sb_appendn(&sb, num, n);
+		}
+	}
+	sb_append(&sb, "]");
+	return sb_steal(&sb);
+}
+
+static void
+respond_write_error(HttpRequest *req, WriteOp *w)
+{
+	const char *node = NULL, *ss = w->sqlstate;
+
+	for (int i = 0; i < w->nshards; i++)
+		if (w->shards[i].touched && w->shards[i].nok == 0 && w->shards[i].node[0]) {
+			node = w->shards[i].node;
+			break;
+		}
+	api_respond_worker_error(req,
+							 strcmp(w->errcode, "WORKER_ERROR") == 0 ? 502 : 503,
+							 w->errcode[0] ? w->errcode : "SHARD_UNAVAILABLE", w->errmsg, ss, node);
+}
+
+/* ---- upsert and import ---- */
+
+typedef struct UpsertCtx {
+	HttpRequest *req;
+	int nshards;
+	json_t **rows;		/* per shard: JSON array of {"id","v","p"} */
+	bool *touched;
+	char version[32];
+	int count;
+	json_t *import_errors;	/* buffered import only */
+	void *owner;			/* streaming import: its ImportCtx */
+} UpsertCtx;
+
+static void
+upsert_free(UpsertCtx *uc)
+{
+	for (int i = 0; i < uc->nshards; i++)
+		json_decref(uc->rows[i]);
+	free(uc->rows);
+	free(uc->touched);
+	json_decref(uc->import_errors);
+	free(uc);
+}
+
+static void
+upsert_build(void *arg, int i, const SmShard *s, StrBuf *sql, ParamList *params)
+{
+	UpsertCtx *uc = arg;
+	StrBuf ids, vecs, pays;
+	size_t j;
+	json_t *row;
+
+	/* three array parameters: cheaper for the worker to read than jsonb */
+	sb_init(&ids);
+	sb_init(&vecs);
+	sb_init(&pays);
+	sb_append(&ids, "{");
+	sb_append(&vecs, "{");
+	sb_append(&pays, "{");
+	json_array_foreach(uc->rows[i], j, row) {
+		json_t *p = json_object_get(row, "p");
+		char *ptext = p && !json_is_null(p) ? json_dumps(p, JSON_COMPACT) : NULL;
+
+		if (j) {
+			sb_append(&ids, ",");
+			sb_append(&vecs, ",");
+			sb_append(&pays, ",");
+		}
+		pgarray_append(&ids, json_string_value(json_object_get(row, "id")));
+		pgarray_append(&vecs, json_string_value(json_object_get(row, "v")));
+		pgarray_append(&pays, ptext);
+		free(ptext);
+	}
+	sb_append(&ids, "}");
+	sb_append(&vecs, "}");
+	sb_append(&pays, "}");
+	sb_appendf(sql,
+			   "INSERT INTO vectron_shards.%s AS t (id, v, payload, version, deleted)\n"
+			   "SELECT r.id, r.v::vector, r.p, $4::bigint, false\n"
+			   "FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS r(id, v, p)\n"
+			   "ON CONFLICT (id) DO UPDATE SET v = excluded.v, payload = excluded.payload,\n"
+			   "  version = excluded.version, deleted = false\n"
+			   "WHERE t.version < excluded.version",
+			   s->table);
+	params_add_owned(params, sb_steal(&ids));
+	params_add_owned(params, sb_steal(&vecs));
+	params_add_owned(params, sb_steal(&pays));
+	params_add(params, uc->version);
+}
+
+static void
+upsert_done(WriteOp *w, void *arg)
+{
+	UpsertCtx *uc = arg;
+
+	if (!w->ok)
+		respond_write_error(uc->req, w);
+	else if (uc->import_errors)
+		http_respond_json(uc->req, 200, json_pack("{s:i,s:O}", "imported", uc->count, "errors",
+												  uc->import_errors));
+	else
+		http_respond_json(uc->req, 200, json_pack("{s:i}", "upserted", uc->count));
+	writes_free(w);
+	upsert_free(uc);
+}
+
+static UpsertCtx *
+upsert_ctx(HttpRequest *req, const SmCollection *c)
+{
+	UpsertCtx *uc = xcalloc(1, sizeof(UpsertCtx));
+
+	uc->req = req;
+	uc->nshards = c->nshards;
+	uc->rows = xcalloc(c->nshards, sizeof(json_t *));
+	uc->touched = xcalloc(c->nshards, sizeof(bool));
+	for (int i = 0; i < c->nshards; i++)
+		uc->rows[i] = json_array();
+	return uc;
+}
+
+/*
+ * Validate one point and add it to its shard's rows; `seen` maps id to
+ * (shard, position) so that a repeated id replaces the earlier one.
+ */
+static bool
+upsert_add_point(UpsertCtx *uc, const SmCollection *c, json_t *pt, const char *path,
+				 json_t *seen, char *err, size_t errlen)
+{
+	char id[API_MAX_ID_BYTES + 1], why[256], sub[128];
+	json_t *v, *payload, *row, *prev;
+	char *vt;
+	const SmShard *s;
+	const char *k;
+
+	if (!json_is_object(pt)) {
+		snprintf(err, errlen, "%s must be an object", path);
+		return false;
+	}
+	json_object_foreach(pt, k, v) {
+		if (strcmp(k, "id") && strcmp(k, "vector") && strcmp(k, "payload")) {
+			snprintf(err, errlen, "%s has unknown field \"%.64s\"", path, k);
+			return false;
+		}
+	}
+	if (!api_point_id(json_object_get(pt, "id"), id, sizeof(id), why, sizeof(why))) {
+		snprintf(err, errlen, "%s.id %s", path, why);
+		return false;
+	}
+	snprintf(sub, sizeof(sub), "%s.vector", path);
+	vt = vector_text(json_object_get(pt, "vector"), c->dimension, sub, err, errlen);
+	if (!vt)
+		return false;
+	payload = json_object_get(pt, "payload");
+	if (payload && !json_is_null(payload) && !json_is_object(payload)) {
+		snprintf(err, errlen, "%s.payload must be an object", path);
+		free(vt);
+		return false;
+	}
+	s = shardmap_route(c, id, strlen(id));
+	row = json_pack("{s:s,s:s,s:O}", "id", id, "v", vt, "p", payload ? payload : json_null());
+	free(vt);
+	prev = json_object_get(seen, id);
+	if (prev) {
+		json_array_set_new(uc->rows[json_integer_value(json_array_get(prev, 0))],
+						   json_integer_value(json_array_get(prev, 1)), row);
+		return true;
+	}
+	json_object_set_new(seen, id,
+						json_pack("[i,i]", s->index, (int) json_array_size(uc->rows[s->index])));
+	json_array_append_new(uc->rows[s->index], row);
+	uc->touched[s->index] = true;
+	uc->count++;
+	return true;
+}
+
+static void
+upsert_start(UpsertCtx *uc, ShardMap *m, const SmCollection *c)
+{
+	snprintf(uc->version, sizeof(uc->version), "%lld", (long long) writes_next_version());
+	writes_start(m, c, uc->touched, true, false, upsert_build, uc, upsert_done, uc);
+}
+
+void
+api_points_upsert(HttpRequest *req, const char *name)
+{
+	ShardMap *m;
+	const SmCollection *c;
+	json_t *b = api_parse_body(req), *pts, *pt, *seen;
+	UpsertCtx *uc;
+	size_t i;
+	char err[512];
+
+	if (!b)
+		return;
+	if (!(c = find_collection(req, name, &m))) {
+		json_decref(b);
+		return;
+	}
+	pts = json_object_get(b, "points");
+	if (!json_is_array(pts) || json_array_size(pts) == 0 ||
+		json_array_size(pts) > (size_t) cf_max_batch_points) {
+		http_respond_error(req, 400, "INVALID_ARGUMENT",
+						   "points must be a non-empty array of at most %d points",
+						   cf_max_batch_points);
+		goto out;
+	}
+	uc = upsert_ctx(req, c);
+	seen = json_object();
+	json_array_foreach(pts, i, pt) {
+		char path[64];
+
+		snprintf(path, sizeof(path), "points[%zu]", i);
+		if (!upsert_add_point(uc, c, pt, path, seen, err, sizeof(err))) {
+			json_decref(seen);
+			upsert_free(uc);
+			http_respond_error(req, 400, "INVALID_ARGUMENT", "%s", err);
+			goto out;
+		}
+	}
+	json_decref(seen);
+	upsert_start(uc, m, c);
+out:
+	json_decref(b);
+	shardmap_release(m);
+}
+
+/*
+ * NDJSON import, streamed: api_headers() routes the body of
+ * POST .../points/import to import_sink() as it arrives.  Complete lines are
+ * parsed one by one; every IMPORT_BATCH good points go out as one versioned
+ * write (as an upsert would), while more of the body streams in.  When two
+ * writes are in flight the sink asks the HTTP layer to stop reading, and
+ * the write's completion resumes it, so memory stays bounded whatever the
+ * body's size.  Bad lines are reported in "errors" and skipped.
+ */
+#define IMPORT_BATCH 1000
+#define IMPORT_MAX_INFLIGHT 2
+#define IMPORT_MAX_LINE (8 << 20)
+
+typedef struct ImportCtx {
+	HttpRequest *req;		/* NULL once answered or abandoned */
+	char name[64];
+	StrBuf line;
+	int lineno;
+	UpsertCtx *batch;
+	json_t *seen;
+	json_t *errors;
+	long long imported;
+	int inflight;
+	bool finished;			/* the body is all in */
+	bool abandoned;			/* the client left */
+	json_t *fatal;			/* error answer, once something failed */
+	int fatal_status;
+} ImportCtx;
+
+static void
+import_free(ImportCtx *ic)
+{
+	sb_free(&ic->line);
+	if (ic->batch)
+		upsert_free(ic->batch);
+	json_decref(ic->seen);
+	json_decref(ic->errors);
+	json_decref(ic->fatal);
+	free(ic);
+}
+
+static void
+import_fail(ImportCtx *ic, int status, const char *code, const char *msg)
+{
+	if (ic->fatal)
+		return;
+	ic->fatal = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+	ic->fatal_status = status;
+}
+
+/* Answer once the body is in and no write is in flight. */
+static void
+import_maybe_answer(ImportCtx *ic)
+{
+	if (ic->inflight > 0)
+		return;
+	if (ic->abandoned) {
+		import_free(ic);
+		return;
+	}
+	if (!ic->finished)
+		return;
+	http_set_cancel(ic->req, NULL, NULL);
+	if (ic->fatal)
+		http_respond_json(ic->req, ic->fatal_status, json_incref(ic->fatal));
+	else
+		http_respond_json(ic->req, 200, json_pack("{s:I,s:O}", "imported", (json_int_t) ic->imported,
+												  "errors", ic->errors));
+	ic->req = NULL;
+	import_free(ic);
+}
+
+static void
+import_write_done(WriteOp *w, void *arg)
+{
+	UpsertCtx *uc = arg;
+	ImportCtx *ic = uc->owner;
+
+	ic->inflight--;
+	if (w->ok)
+		ic->imported += uc->count;
+	else {
+		char msg[1400];
+
+		snprintf(msg, sizeof(msg), "import stopped after %lld points: %s", ic->imported,
+				 w->errmsg ? w->errmsg : "write failed");
+		import_fail(ic, strcmp(w->errcode, "WORKER_ERROR") == 0 ? 502 : 503,
+					w->errcode[0] ? w->errcode : "SHARD_UNAVAILABLE", msg);
+	}
+	writes_free(w);
+	upsert_free(uc);
+	if (ic->req && !ic->finished && ic->inflight < IMPORT_MAX_INFLIGHT)
+		http_resume_body(ic->req);
+	import_maybe_answer(ic);
+}
+
+/* Send the current batch as one versioned write. */
+static void
+import_flush(ImportCtx *ic)
+{
+	ShardMap *m;
+	const SmCollection *c;
+	UpsertCtx *uc = ic->batch;
+
+	if (!uc || uc->count == 0)
+		return;
+	ic->batch = NULL;
+	json_decref(ic->seen);
+	ic->seen = NULL;
+	m = shardmap_acquire();
+	c = shardmap_collection(m, ic->name);
+	if (!c || c->nshards != uc->nshards) {
+		import_fail(ic, 404, "COLLECTION_NOT_FOUND", "the collection went away during the import");
+		upsert_free(uc);
+		shardmap_release(m);
+		return;
+	}
+	uc->owner = ic;
+	ic->inflight++;
+	snprintf(uc->version, sizeof(uc->version), "%lld", (long long) writes_next_version());
+	writes_start(m, c, uc->touched, true, false, upsert_build, uc, import_write_done, uc);
+	shardmap_release(m);
+}
+
+static void
+import_line(ImportCtx *ic, char *line, size_t len)
+{
+	ShardMap *m;
+	const SmCollection *c;
+	json_error_t je;
+	json_t *pt;
+	char err[512], path[64];
+
+	ic->lineno++;
+	if (strspn(line, " \t\r") == len || ic->fatal)
+		return;
+	pt = json_loadb(line, len, 0, &je);
+	if (!pt) {
+		json_array_append_new(ic->errors, json_pack("{s:i,s:s}", "line", ic->lineno, "message",
+													je.text));
+		return;
+	}
+	m = shardmap_acquire();
+	c = shardmap_collection(m, ic->name);
+	if (!c) {
+		import_fail(ic, 404, "COLLECTION_NOT_FOUND", "the collection went away during the import");
+		json_decref(pt);
+		shardmap_release(m);
+		return;
+	}
+	if (!ic->batch) {
+		ic->batch = upsert_ctx(NULL, c);
+		ic->seen = json_object();
+	}
+	snprintf(path, sizeof(path), "line %d", ic->lineno);
+	if (!upsert_add_point(ic->batch, c, pt, path, ic->seen, err, sizeof(err)))
+		json_array_append_new(ic->errors, json_pack("{s:i,s:s}", "line", ic->lineno, "message",
+													err));
+	json_decref(pt);
+	shardmap_release(m);
+	if (ic->batch && ic->batch->count >= IMPORT_BATCH)
+		import_flush(ic);
+}
+
+static bool
+import_sink(HttpRequest *req, const char *data, size_t len, void *arg)
+{
+	ImportCtx *ic = arg;
+	size_t start = 0;
+
+	sb_appendn(&ic->line, data, len);
+	for (size_t i = ic->line.len - len; i < ic->line.len; i++) {
+		if (ic->line.data[i] != '\n')
+			continue;
+		ic->line.data[i] = '\0';
+		import_line(ic, ic->line.data + start, i - start);
+		start = i + 1;
+	}
+	if (start > 0) {
+		memmove(ic->line.data, ic->line.data + start, ic->line.len - start);
+		ic->line.len -= start;
+		ic->line.data[ic->line.len] = '\0';
+	}
+	if (ic->line.len > IMPORT_MAX_LINE) {
+		import_fail(ic, 413, "PAYLOAD_TOO_LARGE", "an import line is longer than 8 MiB");
+		ic->line.len = 0;
+	}
+	return ic->inflight < IMPORT_MAX_INFLIGHT;
+}
+
+static void
+import_cancel(HttpRequest *req, void *arg)
+{
+	ImportCtx *ic = arg;
+
+	/* writes in flight finish (they may mark placements stale); then free */
+	ic->abandoned = true;
+	if (ic->finished)
+		http_respond_error(req, 499, "CLIENT_CLOSED", "client closed the connection");
+	ic->req = NULL;
+	if (ic->inflight == 0)
+		import_free(ic);
+}
+
+void
+api_headers(HttpRequest *req)
+{
+	char name[64];
+	const char *p = req->path, *q;
+	ShardMap *m;
+	ImportCtx *ic;
+	size_t n;
+
+	if (strcmp(req->method_name, "POST") != 0 || strncmp(p, "/v1/collections/", 16) != 0)
+		return;
+	p += 16;
+	q = strchr(p, '/');
+	if (!q || strcmp(q, "/points/import") != 0 || (n = (size_t) (q - p)) >= sizeof(name))
+		return;
+	memcpy(name, p, n);
+	name[n] = '\0';
+	m = shardmap_acquire();
+	if (!shardmap_collection(m, name)) {
+		shardmap_release(m);
+		return;	/* the handler answers 404 */
+	}
+	shardmap_release(m);
+	ic = xcalloc(1, sizeof(ImportCtx));
+	ic->req = req;
+	util_strlcpy(ic->name, name, sizeof(ic->name));
+	sb_init(&ic->line);
+	ic->errors = json_array();
+	http_stream_body(req, import_sink, ic);
+	http_set_cancel(req, import_cancel, ic);
+}
+
+void
+api_points_import(HttpRequest *req, const char *name)
+{
+	ImportCtx *ic = req->sink_arg;
+	ShardMap *m;
+
+	if (!req->sink) {
+		/* not streamed: the collection did not exist when the headers came */
+		if (find_collection(req, name, &m)) {
+			shardmap_release(m);
+			http_respond_error(req, 503, "METADATA_UNAVAILABLE",
+							   "the shard map changed during the request; retry");
+		}
+		return;
+	}
+	/* the last line may lack its newline */
+	if (ic->line.len > 0) {
+		sb_appendn(&ic->line, "", 0);
+		import_line(ic, ic->line.data, ic->line.len);
+		ic->line.len = 0;
+	}
+	import_flush(ic);
+	ic->finished = true;
+	import_maybe_answer(ic);
+}
+
+/* ---- ids helpers ---- */
+
+/* Parse "ids" into per-shard JSON arrays (deduplicated); false answers 400. */
+static bool
+ids_by_shard(HttpRequest *req, const SmCollection *c, json_t *ids, json_t **per, bool *touched,
+			 json_t *order)
+{
+	json_t *seen = json_object(), *v;
+	size_t i;
+
+	if (!json_is_array(ids) || json_array_size(ids) == 0 ||
+		json_array_size(ids) > (size_t) cf_max_batch_points) {
+		http_respond_error(req, 400, "INVALID_ARGUMENT",
+						   "ids must be a non-empty array of at most %d ids", cf_max_batch_points);
+		json_decref(seen);
+		return false;
+	}
+	json_array_foreach(ids, i, v) {
+		char id[API_MAX_ID_BYTES + 1], why[128];
+		const SmShard *s;
+
+		if (!api_point_id(v, id, sizeof(id), why, sizeof(why))) {
+			http_respond_error(req, 400, "INVALID_ARGUMENT", "ids[%zu] %s", i, why);
+			json_decref(seen);
+			return false;
+		}
+		if (json_object_get(seen, id))
+			continue;
+		json_object_set_new(seen, id, json_true());
+		s = shardmap_route(c, id, strlen(id));
+		json_array_append_new(per[s->index], json_string(id));
+		touched[s->index] = true;
+		if (order)
+			json_array_append_new(order, json_string(id));
+	}
+	json_decref(seen);
+	return true;
+}
+
+/* ---- get ---- */
+
+typedef struct PointsGetCtx {
+	HttpRequest *req;
+	Fanout *f;
+	json_t **ids;
+	bool *touched;
+	int nshards;
+	json_t *order;
+	bool with_vector;
+	bool with_payload;
+} PointsGetCtx;
+
+static void
+pget_free(PointsGetCtx *gc)
+{
+	for (int i = 0; i < gc->nshards; i++)
+		json_decref(gc->ids[i]);
+	free(gc->ids);
+	free(gc->touched);
+	json_decref(gc->order);
+	free(gc);
+}
+
+static void
+pget_build(void *arg, const SmShard *s, StrBuf *sql, ParamList *params)
+{
+	PointsGetCtx *gc = arg;
+
+	sb_appendf(sql,
+			   "SELECT id, %s, %s FROM vectron_shards.%s\n"
+			   "WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)) AND NOT deleted",
+			   gc->with_payload ? "payload" : "NULL::jsonb",
+			   gc->with_vector ? "v::text" : "NULL::text", s->table);
+	params_add_owned(params, json_dumps(gc->ids[s->index], JSON_COMPACT));
+}
+
+static json_t *
+json_from_text(const char *s)
+{
+	json_t *j = json_loads(s, JSON_DECODE_ANY, NULL);
+
+	return j ? j : json_null();
+}
+
+/* Answer 503 / 502 for a read that lost a shard. */
+static void
+respond_fanout_failure(HttpRequest *req, Fanout *f)
+{
+	for (int i = 0; i < f->nshards; i++) {
+		FanoutShard *fs = &f->shards[i];
+
+		if (!fs->failed)
+			continue;
+		if (fs->sql_error)
+			api_respond_worker_error(req, 502, "WORKER_ERROR", fs->errmsg, fs->sqlstate, fs->node);
+		else {
+			char msg[1200];
+
+			snprintf(msg, sizeof(msg), "shard %d has no readable placement left (last error: %s)",
+					 fs->shard->index, fs->errmsg ? fs->errmsg : "none");
+			api_respond_worker_error(req, 503, "SHARD_UNAVAILABLE", msg, fs->sqlstate, fs->node);
+		}
+		return;
+	}
+}
+
+static void
+pget_done(Fanout *f, void *arg)
+{
+	PointsGetCtx *gc = arg;
+	json_t *found = json_object(), *arr = json_array(), *v;
+	size_t i;
+
+	http_set_cancel(gc->req, NULL, NULL);
+	if (f->nfailed) {
+		respond_fanout_failure(gc->req, f);
+		goto out;
+	}
+	for (int s = 0; s < f->nshards; s++) {
+		PGresult *r = f->shards[s].res;
+
+		if (!r)
+			continue;
+		for (int row = 0; row < PQntuples(r); row++) {
+			json_t *pt = json_pack("{s:s}", "id", PQgetvalue(r, row, 0));
+
+			if (gc->with_payload)
+				json_object_set_new(pt, "payload", PQgetisnull(r, row, 1)
+														? json_null()
+														: json_from_text(PQgetvalue(r, row, 1)));
+			if (gc->with_vector)
+				json_object_set_new(pt, "vector", json_from_text(PQgetvalue(r, row, 2)));
+			json_object_set_new(found, PQgetvalue(r, row, 0), pt);
+		}
+	}
+	json_array_foreach(gc->order, i, v) {
+		json_t *pt = json_object_get(found, json_string_value(v));
+
+		if (pt)
+			json_array_append(arr, pt);
+	}
+	http_respond_json(gc->req, 200, json_pack("{s:o}", "points", arr));
+	arr = NULL;
+out:
+	json_decref(arr);
+	json_decref(found);
+	fanout_free(f);
+	pget_free(gc);
+}
+
+static void
+pget_cancel(HttpRequest *req, void *arg)
+{
+	PointsGetCtx *gc = arg;
+
+	fanout_cancel(gc->f);
+	pget_free(gc);
+	http_respond_error(req, 499, "CLIENT_CLOSED", "client closed the connection");
+}
+
+static bool
+bool_field(HttpRequest *req, json_t *b, const char *key, bool def, bool *out)
+{
+	json_t *v = json_object_get(b, key);
+
+	if (!v || json_is_null(v)) {
+		*out = def;
+		return true;
+	}
+	if (!json_is_boolean(v)) {
+		http_respond_error(req, 400, "INVALID_ARGUMENT", "%s must be true or false", key);
+		return false;
+	}
+	*out = json_is_true(v);
+	return true;
+}
+
+void
+api_points_get(HttpRequest *req, const char *name)
+{
+	ShardMap *m;
+	const SmCollection *c;
+	json_t *b = api_parse_body(req);
+	PointsGetCtx *gc;
+
+	if (!b)
+		return;
+	if (!(c = find_collection(req, name, &m))) {
+		json_decref(b);
+		return;
+	}
+	gc = xcalloc(1, sizeof(PointsGetCtx));
+	gc->req = req;
+	gc->nshards = c->nshards;
+	gc->ids = xcalloc(c->nshards, sizeof(json_t *));
+	gc->touched = xcalloc(c->nshards, sizeof(bool));
+	gc->order = json_array();
+	for (int i = 0; i < c->nshards; i++)
+		gc->ids[i] = json_array();
+	if (!bool_field(req, b, "with_vector", false, &gc->with_vector) ||
+		!bool_field(req, b, "with_payload", true, &gc->with_payload) ||
+		!ids_by_shard(req, c, json_object_get(b, "ids"), gc->ids, gc->touched, gc->order)) {
+		pget_free(gc);
+		goto out;
+	}
+	gc->f = fanout_start(m, c, gc->touched, NULL, NULL, pget_build, gc, pget_done, gc);
+	http_set_cancel(req, pget_cancel, gc);
+out:
+	json_decref(b);
+	shardmap_release(m);
+}
+
+/* ---- delete ---- */
+
+typedef struct DeleteCtx {
+	HttpRequest *req;
+	json_t **ids;		/* per shard, or NULL with a filter */
+	int nshards;
+	char version[32];
+	StrBuf filter_sql;
+	ParamList filter_params;
+	bool by_filter;
+} DeleteCtx;
+
+static void
+pdel_free(DeleteCtx *dc)
+{
+	if (dc->ids)
+		for (int i = 0; i < dc->nshards; i++)
+			json_decref(dc->ids[i]);
+	free(dc->ids);
+	sb_free(&dc->filter_sql);
+	params_free(&dc->filter_params);
+	free(dc);
+}
+
+static void
+pdel_build(void *arg, int i, const SmShard *s, StrBuf *sql, ParamList *params)
+{
+	DeleteCtx *dc = arg;
+
+	if (dc->by_filter) {
+		params_add(params, dc->version);
+		for (int p = 0; p < dc->filter_params.n; p++)
+			params_add(params, dc->filter_params.v[p]);
+		sb_appendf(sql,
+				   "WITH u AS (UPDATE vectron_shards.%s AS t SET v = NULL, payload = NULL,\n"
+				   "    version = $1::bigint, deleted = true\n"
+				   "  WHERE NOT deleted AND version < $1::bigint AND %s RETURNING 1)\n"
+				   "SELECT count(*) FROM u",
+				   s->table, dc->filter_sql.data);
+		return;
+	}
+	params_add_owned(params, json_dumps(dc->ids[i], JSON_COMPACT));
+	params_add(params, dc->version);
+	sb_appendf(sql,
+			   "WITH old AS (SELECT id FROM vectron_shards.%s\n"
+			   "    WHERE id IN (SELECT jsonb_array_elements_text($1::jsonb)) AND NOT deleted),\n"
+			   "  ins AS (INSERT INTO vectron_shards.%s AS t (id, v, payload, version, deleted)\n"
+			   "    SELECT x, NULL, NULL, $2::bigint, true FROM jsonb_array_elements_text($1::jsonb) AS x\n"
+			   "    ON CONFLICT (id) DO UPDATE SET v = NULL, payload = NULL,\n"
+			   "      version = excluded.version, deleted = true\n"
+			   "    WHERE t.version < excluded.version RETURNING id)\n"
+			   "SELECT count(*) FROM old WHERE id IN (SELECT id FROM ins)",
+			   s->table, s->table);
+}
+
+static void
+pdel_done(WriteOp *w, void *arg)
+{
+	DeleteCtx *dc = arg;
+
+	if (!w->ok)
+		respond_write_error(dc->req, w);
+	else {
+		long long n = 0;
+
+		for (int i = 0; i < w->nshards; i++)
+			if (w->shards[i].res && PQntuples(w->shards[i].res) == 1)
+				n += atoll(PQgetvalue(w->shards[i].res, 0, 0));
+		http_respond_json(dc->req, 200, json_pack("{s:I}", "deleted", (json_int_t) n));
+	}
+	writes_free(w);
+	pdel_free(dc);
+}
+
+void
+api_points_delete(HttpRequest *req, const char *name)
+{
+	ShardMap *m;
+	const SmCollection *c;
+	json_t *b = api_parse_body(req), *ids, *filter;
+	DeleteCtx *dc;
+	bool *touched = NULL;
+
+	if (!b)
+		return;
+	if (!(c = find_collection(req, name, &m))) {
+		json_decref(b);
+		return;
+	}
+	dc = xcalloc(1, sizeof(DeleteCtx));
+	dc->req = req;
+	dc->nshards = c->nshards;
+	sb_init(&dc->filter_sql);
+	params_init(&dc->filter_params);
+	ids = json_object_get(b, "ids");
+	filter = json_object_get(b, "filter");
+	if ((ids && filter) || (!ids && !filter)) {
+		http_respond_error(req, 400, "INVALID_ARGUMENT", "give exactly one of ids and filter");
+		pdel_free(dc);
+		goto out;
+	}
+	if (filter) {
+		char err[512];
+		ParamList tmp;
+
+		/* $1 is the version; filter parameters follow */
+		params_init(&tmp);
+		params_add(&tmp, "version");
+		if (!filter_to_sql(filter, &dc->filter_sql, &tmp, err, sizeof(err))) {
+			params_free(&tmp);
+			http_respond_error(req, 400, "INVALID_FILTER", "%s", err);
+			pdel_free(dc);
+			goto out;
+		}
+		for (int i = 1; i < tmp.n; i++)
+			params_add(&dc->filter_params, tmp.v[i]);
+		params_free(&tmp);
+		dc->by_filter = true;
+	} else {
+		dc->ids = xcalloc(c->nshards, sizeof(json_t *));
+		for (int i = 0; i < c->nshards; i++)
+			dc->ids[i] = json_array();
+		touched = xcalloc(c->nshards, sizeof(bool));
+		if (!ids_by_shard(req, c, ids, dc->ids, touched, NULL)) {
+			free(touched);
+			pdel_free(dc);
+			goto out;
+		}
+	}
+	snprintf(dc->version, sizeof(dc->version), "%lld", (long long) writes_next_version());
+	writes_start(m, c, touched, true, false, pdel_build, dc, pdel_done, dc);
+	free(touched);
+out:
+	json_decref(b);
+	shardmap_release(m);
+}
+
+/* ---- search ---- */
+
+typedef struct SearchSpec {
+	char *vec;			/* '[..]' text */
+	int k;
+	int ef;
+	bool with_payload;
+	bool with_vector;
+	bool allow_partial;
+	StrBuf filter_sql;	/* empty when no filter; params start at $2 */
+	ParamList filter_params;
+	bool has_filter;
+	Fanout *f;
+	void *arg;			/* the SearchArg given to the fanout */
+	json_t *answer;		/* {"results":[...],"partial":..} once done */
+	int status;			/* 0 = ok */
+	json_t *error;
+} SearchSpec;
+
+typedef struct SearchCtx {
+	HttpRequest *req;
+	SmMetric metric;
+	int n;
+	SearchSpec *specs;
+	int pending;
+	bool batch;
+} SearchCtx;
+
+static void
+search_free(SearchCtx *sc)
+{
+	for (int i = 0; i < sc->n; i++) {
+		free(sc->specs[i].vec);
+		sb_free(&sc->specs[i].filter_sql);
+		params_free(&sc->specs[i].filter_params);
+		json_decref(sc->specs[i].answer);
+		json_decref(sc->specs[i].error);
+	}
+	free(sc->specs);
+	free(sc);
+}
+
+/* Parse one search object; on failure answers 400 and returns false. */
+static bool
+search_parse(HttpRequest *req, const SmCollection *c, json_t *b, const char *path,
+			 SearchSpec *sp)
+{
+	char err[512];
+	json_t *v;
+	const char *k;
+
+	sb_init(&sp->filter_sql);
+	params_init(&sp->filter_params);
+	if (!json_is_object(b)) {
+		http_respond_error(req, 400, "INVALID_ARGUMENT", "%s must be an object", path);
+		return false;
+	}
+	json_object_foreach(b, k, v) {
+		if (strcmp(k, "vector") && strcmp(k, "k") && strcmp(k, "filter") &&
+			strcmp(k, "ef_search") && strcmp(k, "with_payload") && strcmp(k, "with_vector") &&
+			strcmp(k, "allow_partial")) {
+			http_respond_error(req, 400, "INVALID_ARGUMENT", "%s has unknown field \"%.64s\"",
+							   path, k);
+			return false;
+		}
+	}
+	{
+		char sub[96];
+
+		snprintf(sub, sizeof(sub), "%svector", path[0] ? "" : "");
+		snprintf(sub, sizeof(sub), "%s%svector", path, path[0] ? "." : "");
+		sp->vec = vector_text(json_object_get(b, "vector"), c->dimension, sub, err, sizeof(err));
+		if (!sp->vec) {
+			http_respond_error(req, 400, "INVALID_ARGUMENT", "%s", err);
+			return false;
+		}
+	}
+	v = json_object_get(b, "k");
+	sp->k = v ? (int) json_integer_value(v) : 10;
+	if ((v && !json_is_integer(v)) || sp->k < 1 || sp->k > API_MAX_K) {
+		http_respond_error(req, 400, "INVALID_ARGUMENT", "%s%sk must be an integer between 1 and %d",
+						   path, path[0] ? "." : "", API_MAX_K);
+		return false;
+	}
+	v = json_object_get(b, "ef_search");
+	sp->ef = v && !json_is_null(v) ? (int) json_integer_value(v) : 40;
+	if ((v && !json_is_null(v) && !json_is_integer(v)) || sp->ef < 1 || sp->ef > 1000) {
+		http_respond_error(req, 400, "INVALID_ARGUMENT",
+						   "%s%sef_search must be an integer between 1 and 1000", path,
+						   path[0] ? "." : "");
+		return false;
+	}
+	if (sp->ef < sp->k)
+		sp->ef = sp->k;
+	if (!bool_field(req, b, "with_payload", true, &sp->with_payload) ||
+		!bool_field(req, b, "with_vector", false, &sp->with_vector) ||
+		!bool_field(req, b, "allow_partial", false, &sp->allow_partial))
+		return false;
+	v = json_object_get(b, "filter");
+	if (v && !json_is_null(v)) {
+		ParamList tmp;
+
+		params_init(&tmp);
+		params_add(&tmp, "vector");
+		if (!filter_to_sql(v, &sp->filter_sql, &tmp, err, sizeof(err))) {
+			params_free(&tmp);
+			http_respond_error(req, 400, "INVALID_FILTER", "%s%s%s", path, path[0] ? ": " : "",
+							   err);
+			return false;
+		}
+		for (int i = 1; i < tmp.n; i++)
+			params_add(&sp->filter_params, tmp.v[i]);
+		params_free(&tmp);
+		sp->has_filter = true;
+	}
+	return true;
+}
+
+typedef struct SearchArg {
+	SearchCtx *sc;
+	SearchSpec *sp;
+} SearchArg;
+
+static void
+search_build(void *arg, const SmShard *s, StrBuf *sql, ParamList *params)
+{
+	SearchArg *sa = arg;
+	SearchSpec *sp = sa->sp;
+	const char *op = shardmap_metric_op(sa->sc->metric);
+
+	params_add(params, sp->vec);
+	for (int i = 0; i < sp->filter_params.n; i++)
+		params_add(params, sp->filter_params.v[i]);
+	sb_appendf(sql,
+			   "SELECT id, v %s $1::vector AS d, %s, %s FROM vectron_shards.%s\n"
+			   "WHERE NOT deleted%s%s\n"
+			   "ORDER BY v %s $1::vector LIMIT %d",
+			   op, sp->with_payload ? "payload" : "NULL::jsonb",
+			   sp->with_vector ? "v::text" : "NULL::text", s->table,
+			   sp->has_filter ? " AND " : "", sp->has_filter ? sp->filter_sql.data : "", op, sp->k);
+}
+
+static void search_finish(SearchCtx *sc);
+
+static void
+search_one_done(Fanout *f, void *arg)
+{
+	SearchArg *sa = arg;
+	SearchSpec *sp = sa->sp;
+	SearchCtx *sc = sa->sc;
+	MergeItem **lists = xcalloc(f->nshards, sizeof(MergeItem *));
+	int *lens = xcalloc(f->nshards, sizeof(int));
+	MergeItem *out = xmalloc(sizeof(MergeItem) * sp->k);
+	json_t *res = json_array(), *missing = json_array();
+	int nout;
+
+	free(sa);
+	sp->f = NULL;
+	sp->arg = NULL;
+	for (int s = 0; s < f->nshards; s++) {
+		PGresult *r = f->shards[s].res;
+
+		if (f->shards[s].failed) {
+			json_array_append_new(missing, json_integer(f->shards[s].shard->index));
+			continue;
+		}
+		if (!r)
+			continue;
+		lens[s] = PQntuples(r);
+		lists[s] = xmalloc(sizeof(MergeItem) * (lens[s] ? lens[s] : 1));
+		for (int row = 0; row < lens[s]; row++)
+			lists[s][row] = (MergeItem){PQgetvalue(r, row, 0), strtod(PQgetvalue(r, row, 1), NULL),
+										s, row};
+		/* relaxed iterative scans may return rows slightly out of order */
+		merge_sort(lists[s], lens[s]);
+	}
+	if (f->nfailed && !sp->allow_partial) {
+		/* build the error now; the answer is sent when every search is done */
+		for (int s = 0; s < f->nshards; s++) {
+			FanoutShard *fs = &f->shards[s];
+			char msg[1200];
+			json_t *e;
+
+			if (!fs->failed)
+				continue;
+			if (fs->sql_error) {
+				sp->status = 502;
+				e = json_pack("{s:s,s:s}", "code", "WORKER_ERROR", "message",
+							  fs->errmsg ? fs->errmsg : "");
+			} else {
+				sp->status = 503;
+				snprintf(msg, sizeof(msg),
+						 "shard %d has no readable placement left (last error: %s); "
+						 "set allow_partial to get the other shards' results",
+						 fs->shard->index, fs->errmsg ? fs->errmsg : "none");
+				e = json_pack("{s:s,s:s}", "code", "SHARD_UNAVAILABLE", "message", msg);
+			}
+			if (fs->sqlstate[0])
+				json_object_set_new(e, "sqlstate", json_string(fs->sqlstate));
+			if (fs->node[0])
+				json_object_set_new(e, "node", json_string(fs->node));
+			sp->error = json_pack("{s:o}", "error", e);
+			break;
+		}
+	} else {
+		nout = merge_topk(lists, lens, f->nshards, sp->k, out);
+		for (int i = 0; i < nout; i++) {
+			PGresult *r = f->shards[out[i].src].res;
+			json_t *o = json_pack("{s:s,s:f}", "id", out[i].id, "distance", out[i].dist);
+
+			if (sp->with_payload)
+				json_object_set_new(o, "payload",
+									PQgetisnull(r, out[i].row, 2)
+										? json_null()
+										: json_from_text(PQgetvalue(r, out[i].row, 2)));
+			if (sp->with_vector)
+				json_object_set_new(o, "vector", json_from_text(PQgetvalue(r, out[i].row, 3)));
+			json_array_append_new(res, o);
+		}
+		sp->answer = json_pack("{s:O,s:b}", "results", res, "partial", f->nfailed > 0);
+		if (f->nfailed)
+			json_object_set(sp->answer, "missing_shards", missing);
+	}
+	json_decref(res);
+	json_decref(missing);
+	for (int s = 0; s < f->nshards; s++)
+		free(lists[s]);
+	free(lists);
+	free(lens);
+	free(out);
+	fanout_free(f);
+	if (--sc->pending == 0)
+		search_finish(sc);
+}
+
+static void
+search_finish(SearchCtx *sc)
+{
+	HttpRequest *req = sc->req;
+
+	http_set_cancel(req, NULL, NULL);
+	for (int i = 0; i < sc->n; i++)
+		if (sc->specs[i].status) {
+			http_respond_json(req, sc->specs[i].status, json_incref(sc->specs[i].error));
+			search_free(sc);
+			return;
+		}
+	if (!sc->batch)
+		http_respond_json(req, 200, json_incref(sc->specs[0].answer));
+	else {
+		json_t *all = json_array(), *missing = json_array();
+		bool partial = false;
+
+		for (int i = 0; i < sc->n; i++) {
+			json_t *a = sc->specs[i].answer;
+
+			json_array_append(all, json_object_get(a, "results"));
+			if (json_is_true(json_object_get(a, "partial"))) {
+				partial = true;
+				json_array_extend(missing, json_object_get(a, "missing_shards"));
+			}
+		}
+		if (partial)
+			http_respond_json(req, 200, json_pack("{s:o,s:b,s:o}", "results", all, "partial", 1,
+												  "missing_shards", missing));
+		else {
+			json_decref(missing);
+			http_respond_json(req, 200, json_pack("{s:o,s:b}", "results", all, "partial", 0));
+		}
+	}
+	search_free(sc);
+}
+
+static void
+search_cancel(HttpRequest *req, void *arg)
+{
+	SearchCtx *sc = arg;
+
+	for (int i = 0; i < sc->n; i++)
+		if (sc->specs[i].f) {
+			fanout_cancel(sc->specs[i].f);
+			sc->specs[i].f = NULL;
+			free(sc->specs[i].arg);
+			sc->specs[i].arg = NULL;
+		}
+	search_free(sc);
+	http_respond_error(req, 499, "CLIENT_CLOSED", "client closed the connection");
+}
+
+/*
+ * Per-request settings, sent ahead of the shard queries in the same
+ * pipeline (so in the same implicit transaction; is_local = true keeps them
+ * there).  hnsw.ef_search works as a placeholder before the HNSW code
+ * defines it.  With a filter, iterative index scans are switched on only if
+ * the worker's HNSW knows the setting and the value, so an older or
+ * different build degrades to a plain scan instead of failing; the vector
+ * literal in FROM loads the extension's library (at planning) so that its
+ * settings are visible in pg_settings.
+ */
+#define SEARCH_PRELUDE \
+	"SELECT set_config('hnsw.ef_search', $1, true), set_config('statement_timeout', $2, true)"
+#define SEARCH_PRELUDE_FILTER \
+	"SELECT set_config('hnsw.ef_search', $1, true), set_config('statement_timeout', $2, true), " \
+	"(SELECT set_config(name, 'relaxed_order', true) FROM pg_settings " \
+	" WHERE name = 'hnsw.iterative_scan' AND 'relaxed_order' = ANY (enumvals)) " \
+	"FROM (SELECT '[0]'::vector) AS load_library"
+
+void
+api_search(HttpRequest *req, const char *name, bool batch)
+{
+	ShardMap *m;
+	const SmCollection *c;
+	json_t *b = api_parse_body(req);
+	SearchCtx *sc;
+	char timeout[32];
+
+	if (!b)
+		return;
+	if (!(c = find_collection(req, name, &m))) {
+		json_decref(b);
+		return;
+	}
+	sc = xcalloc(1, sizeof(SearchCtx));
+	sc->req = req;
+	sc->metric = c->metric;
+	sc->batch = batch;
+	if (batch) {
+		json_t *arr = json_object_get(b, "searches"), *v;
+		size_t i;
+
+		if (!json_is_array(arr) || json_array_size(arr) == 0 ||
+			json_array_size(arr) > API_MAX_BATCH_SEARCHES) {
+			http_respond_error(req, 400, "INVALID_ARGUMENT",
+							   "searches must be a non-empty array of at most %d searches",
+							   API_MAX_BATCH_SEARCHES);
+			goto fail;
+		}
+		sc->n = json_array_size(arr);
+		sc->specs = xcalloc(sc->n, sizeof(SearchSpec));
+		json_array_foreach(arr, i, v) {
+			char path[64];
+
+			snprintf(path, sizeof(path), "searches[%zu]", i);
+			if (!search_parse(req, c, v, path, &sc->specs[i])) {
+				/* later specs have no buffers yet; give them empty ones */
+				for (size_t j = i + 1; j < (size_t) sc->n; j++) {
+					sb_init(&sc->specs[j].filter_sql);
+					params_init(&sc->specs[j].filter_params);
+				}
+				goto fail;
+			}
+		}
+	} else {
+		sc->n = 1;
+		sc->specs = xcalloc(1, sizeof(SearchSpec));
+		if (!search_parse(req, c, b, "", &sc->specs[0]))
+			goto fail;
+	}
+	json_decref(b);
+	snprintf(timeout, sizeof(timeout), "%d", cf_worker_timeout_ms);
+	sc->pending = sc->n;
+	for (int i = 0; i < sc->n; i++) {
+		SearchSpec *sp = &sc->specs[i];
+		SearchArg *sa = xcalloc(1, sizeof(SearchArg));
+		ParamList pre;
+		char ef[16];
+
+		sa->sc = sc;
+		sa->sp = sp;
+		sp->arg = sa;
+		params_init(&pre);
+		snprintf(ef, sizeof(ef), "%d", sp->ef);
+		params_add(&pre, ef);
+		params_add(&pre, timeout);
+		sp->f = fanout_start(m, c, NULL,
+							 sp->has_filter ? SEARCH_PRELUDE_FILTER : SEARCH_PRELUDE,
+							 &pre, search_build, sa, search_one_done, sa);
+		params_free(&pre);
+	}
+	http_set_cancel(req, search_cancel, sc);
+	shardmap_release(m);
+	return;
+fail:
+	json_decref(b);
+	search_free(sc);
+	shardmap_release(m);
+}

@@ -1,0 +1,56 @@
+/*
+ * config.h: every setting of the coordinator, in one table (config.c).
+ * Sources, later ones winning: built-in defaults, the config file,
+ * VECTRON_<NAME> environment variables, --name=value flags.
+ */
+#ifndef VX_CONFIG_H
+#define VX_CONFIG_H
+
+#include "util.h"
+
+extern char *cf_listen_addr;
+extern int cf_listen_port;
+extern char *cf_metadata_dsn;
+extern int cf_coordinator_id;
+extern int cf_max_body_bytes;
+extern int cf_pool_size;
+extern int cf_worker_timeout_ms;
+extern int cf_connect_timeout_ms;
+extern int cf_health_interval_ms;
+extern int cf_map_poll_ms;
+extern int cf_cleanup_interval_ms;
+extern int cf_drain_timeout_ms;
+extern char *cf_worker_user;
+extern char *cf_worker_password;
+extern char *cf_log_level;
+extern char *cf_log_format;
+extern int cf_max_batch_points;
+
+/* Reset every setting to its default. */
+void config_set_defaults(void);
+
+/*
+ * Parse config text (from file `fname`, for messages).  On error fills
+ * err with "fname:line: message" and returns false.  With reload set,
+ * settings that cannot be reloaded are left alone (with a warning in err).
+ */
+bool config_parse_text(const char *text, const char *fname, bool reload,
+					   char *err, size_t errlen) VX_WARN_UNUSED;
+bool config_load_file(const char *path, bool reload, char *err, size_t errlen) VX_WARN_UNUSED;
+
+/* Check a file without applying anything. */
+bool config_validate_file(const char *path, char *err, size_t errlen) VX_WARN_UNUSED;
+/* Put every reloadable setting back to its default (before a reload). */
+void config_reset_reloadable(void);
+
+/* Set one setting by name from a string; the origin names it in errors. */
+bool config_set(const char *name, const char *value, const char *origin, bool reload,
+				char *err, size_t errlen) VX_WARN_UNUSED;
+
+/* Apply VECTRON_<NAME> environment variables. */
+bool config_apply_env(char *err, size_t errlen) VX_WARN_UNUSED;
+
+/* Print every setting and its value (for --help / debugging). */
+void config_dump(void);
+
+#endif

@@ -1,0 +1,96 @@
+/*
+ * workerconn.h: pools of non-blocking libpq connections, one pool per
+ * worker node (plus one for the metadata database), all driven by the one
+ * event loop.
+ *
+ * The unit of work is a PgJob: a list of statements sent in one pipeline
+ * (PQsendQueryParams each, then one PQpipelineSync), so they run in one
+ * implicit transaction on the server and cost one round trip.  Per-request
+ * settings go in with set_config(..., true) as the first statement.  The
+ * job's callback runs once, when the Sync comes back, the connection
+ * breaks, or the job's deadline passes.
+ *
+ * Cancelling: libpq 15's PQcancel blocks, so a job that is cancelled or
+ * passes its deadline drops its connection instead.  Worker connections are
+ * opened with client_connection_check_interval, so the worker notices the
+ * closed socket and ends the query itself.
+ */
+#ifndef VX_WORKERCONN_H
+#define VX_WORKERCONN_H
+
+#include "util.h"
+
+#include <event2/event.h>
+#include <libpq-fe.h>
+
+struct evdns_base;
+typedef struct PgPool PgPool;
+typedef struct PgConn PgConn;
+typedef struct PgJob PgJob;
+typedef void (*PgJobCallback)(PgJob *job, void *arg);
+
+typedef struct PgStmt {
+	char *sql;
+	ParamList params;
+} PgStmt;
+
+struct PgJob {
+	int nstmts;
+	int cap;
+	PgStmt *stmts;
+	PGresult **results;	/* one per statement, once done */
+	bool ok;
+	bool conn_error;	/* failed for a connection reason, not SQL */
+	char sqlstate[6];
+	char *errmsg;
+	char node[64];		/* pool name, for error messages */
+	int timeout_ms;
+	PgJobCallback cb;
+	void *arg;
+	/* internal */
+	PgPool *pool;
+	PgConn *conn;
+	struct event *timer;
+	PgJob *qnext;
+	int recv;
+	bool queued;
+};
+
+void workerconn_init(struct event_base *base, struct evdns_base *dns);
+struct event_base *workerconn_base(void);
+
+/* The pool of a worker node, created on first use, updated if moved. */
+PgPool *workerconn_pool_for_node(int node_id, const char *name, const char *host, int port,
+								 const char *dbname);
+/* A pool for a DSN (the metadata database). */
+PgPool *workerconn_pool_dsn(const char *name, const char *dsn);
+
+/*
+ * A one-connection pool that LISTENs on channel (a fixed identifier) and
+ * calls cb for each notification; it LISTENs again after reconnecting.
+ */
+typedef void (*PgNotifyCallback)(const char *channel, const char *payload);
+PgPool *workerconn_listener(const char *name, const char *dsn, const char *channel,
+							PgNotifyCallback cb);
+/* Make sure the listener pool is connected (call from a timer). */
+void workerconn_listener_keepalive(PgPool *pool);
+
+bool workerconn_pool_up(const PgPool *pool);
+const char *workerconn_pool_name(const PgPool *pool);
+/* Forget pools of nodes that are no longer in the map (closes them). */
+void workerconn_pool_drop(int node_id);
+
+PgJob *pgjob_new(PgJobCallback cb, void *arg);
+/* Add a statement; params are copied.  Returns the statement index. */
+int pgjob_add(PgJob *job, const char *sql, const ParamList *params);
+int pgjob_add0(PgJob *job, const char *sql);
+/* Queue the job on the pool; the callback runs later, never inside. */
+void pgjob_submit(PgPool *pool, PgJob *job);
+/* Stop a job that has not called back; its callback will not run. */
+void pgjob_cancel(PgJob *job);
+void pgjob_free(PgJob *job);
+
+/* Close every connection (at exit). */
+void workerconn_shutdown(void);
+
+#endif
