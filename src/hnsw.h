@@ -272,7 +272,8 @@ extern bool hnswinsert(Relation index, Datum *values, bool *isnull,
 					   IndexUniqueCheck checkUnique, bool indexUnchanged,
 					   IndexInfo *indexInfo);
 extern bool HnswAddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
-							ItemPointer newtid, char *newvalue, float dist, bool force);
+							ItemPointer newtid, char *newvalue, float dist, bool force,
+							ItemPointerData *dropped, int *ndropped);
 extern void HnswInsertValue(Relation index, HnswSupport *support, char *value,
 							ItemPointer heaptid);
 

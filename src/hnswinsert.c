@@ -126,7 +126,8 @@ WriteElement(Relation index, HnswElementTuple etup, Size size, int dims,
  */
 bool
 HnswAddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
-			ItemPointer newtid, char *newvalue, float dist, bool force)
+				ItemPointer newtid, char *newvalue, float dist, bool force,
+				ItemPointerData *dropped, int *ndropped)
 {
 	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(ntid));
 	HnswElementTuple etup;
@@ -211,6 +212,22 @@ HnswAddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 				ReleaseBuffer(buf);
 				return false;
 			}
+			/* neighbours the new element displaced: it links to them instead */
+			if (dropped != NULL)
+			{
+				int			k;
+
+				for (k = 0; k < n - 1; k++)
+				{
+					bool		keep = false;
+
+					for (i = 0; i < nsel; i++)
+						if (sel[i] == k)
+							keep = true;
+					if (!keep && *ndropped < 2 * HNSW_MAX_M)
+						dropped[(*ndropped)++] = tids[k];
+				}
+			}
 			for (i = 0; i < nsel; i++)
 				list[i] = tids[sel[i]];
 			count = nsel;
@@ -237,6 +254,58 @@ HnswAddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 	GenericXLogFinish(state);
 	UnlockReleaseBuffer(buf);
 	return true;
+}
+
+/*
+ * Adds the neighbours the new element displaced from other lists (the
+ * heuristic dropped them because the new element is nearer to them) to the
+ * new element's own list on level lc while it has room, so that they stay
+ * reachable through it.
+ */
+static void
+LinkDisplaced(Relation index, ItemPointer newtid, int lc, ItemPointerData *dropped, int ndropped)
+{
+	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(newtid));
+	GenericXLogState *state;
+	HnswElementTuple etup;
+	int			count,
+				cap,
+				start,
+				i,
+				j;
+	bool		changed = false;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	etup = HnswGetElement(GenericXLogRegisterBuffer(state, buf, 0),
+						  ItemPointerGetOffsetNumber(newtid));
+	if (etup == NULL || etup->deleted || etup->level < lc)
+	{
+		GenericXLogAbort(state);
+		UnlockReleaseBuffer(buf);
+		return;
+	}
+	start = HNSW_LAYER_START(etup->m, lc);
+	cap = HNSW_LAYER_CAPACITY(etup->m, lc);
+	count = HnswLayerCount(etup, lc);
+	for (i = 0; i < ndropped && count < cap; i++)
+	{
+		bool		dup = ItemPointerEquals(&dropped[i], newtid);
+
+		for (j = 0; j < count && !dup; j++)
+			if (ItemPointerEquals(&etup->neighbors[start + j], &dropped[i]))
+				dup = true;
+		if (!dup)
+		{
+			etup->neighbors[start + count++] = dropped[i];
+			changed = true;
+		}
+	}
+	if (changed)
+		GenericXLogFinish(state);
+	else
+		GenericXLogAbort(state);
+	UnlockReleaseBuffer(buf);
 }
 
 /* Moves the entry point to tid at level. */
@@ -398,14 +467,20 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 	{
 		bool		linked = false;
 
+		ItemPointerData dropped[2 * HNSW_MAX_M];
+		int			ndropped = 0;
+
 		for (i = 0; i < nchosen[lc]; i++)
 			if (HnswAddBackLink(index, support, &chosen[lc][i].tid, lc, &newtid,
-							HnswElementValue(etup), chosen[lc][i].dist, false))
+								HnswElementValue(etup), chosen[lc][i].dist, false,
+								dropped, &ndropped))
 				linked = true;
 		/* nobody kept a link: the nearest neighbour must, or it is unreachable */
 		if (!linked && nchosen[lc] > 0)
 			HnswAddBackLink(index, support, &chosen[lc][0].tid, lc, &newtid,
-						HnswElementValue(etup), chosen[lc][0].dist, true);
+							HnswElementValue(etup), chosen[lc][0].dist, true, NULL, NULL);
+		if (ndropped > 0)
+			LinkDisplaced(index, &newtid, lc, dropped, ndropped);
 	}
 	if (level > meta.entryLevel)
 		SetEntryPoint(index, &newtid, level);

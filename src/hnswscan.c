@@ -33,6 +33,13 @@ typedef struct HnswScanOpaqueData
 	int			tidpos;
 	float		lastDist;
 	bool		anyReturned;
+	/* a NULL query (or a zero one under cosine) returns every row, as pgvector */
+	bool		fullScan;
+	BlockNumber nextBlock;
+	BlockNumber nblocks;
+	ItemPointerData *pageTids;
+	int			npageTids;
+	int			pageTidPos;
 } HnswScanOpaqueData;
 
 typedef HnswScanOpaqueData *HnswScanOpaque;
@@ -66,6 +73,9 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 	so->out = NULL;
 	so->nout = so->outpos = so->tidpos = 0;
 	so->anyReturned = false;
+	so->fullScan = false;
+	so->pageTids = NULL;
+	so->npageTids = so->pageTidPos = 0;
 
 	if (keys && scan->numberOfKeys > 0)
 		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
@@ -81,8 +91,12 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 		q = HnswFormValue(&so->support, scan->orderByData[0].sk_argument, &ok);
 		if (ok)
 			so->query = q;
+		else
+			so->fullScan = true;
 		MemoryContextSwitchTo(old);
 	}
+	else
+		so->fullScan = true;
 }
 
 /* Moves the search's current results into so->out, nearest first. */
@@ -178,6 +192,56 @@ ContinueSearch(HnswScanOpaque so)
 	return so->nout > 0;
 }
 
+/*
+ * Returns the next heap TID of a scan without a usable query: every indexed
+ * row, in index order.
+ */
+static bool
+FullScanNext(IndexScanDesc scan)
+{
+	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
+
+	if (so->pageTids == NULL)
+	{
+		so->pageTids = MemoryContextAlloc(so->ctx, sizeof(ItemPointerData) *
+										  MaxIndexTuplesPerPage * HNSW_HEAPTIDS);
+		so->nextBlock = HNSW_METAPAGE_BLKNO + 1;
+		so->nblocks = RelationGetNumberOfBlocks(scan->indexRelation);
+		pgstat_count_index_scan(scan->indexRelation);
+	}
+	while (so->pageTidPos >= so->npageTids)
+	{
+		Buffer		buf;
+		Page		page;
+		OffsetNumber off,
+					maxoff;
+
+		if (so->nextBlock >= so->nblocks)
+			return false;
+		CHECK_FOR_INTERRUPTS();
+		buf = ReadBuffer(scan->indexRelation, so->nextBlock++);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		maxoff = PageGetMaxOffsetNumber(page);
+		so->npageTids = so->pageTidPos = 0;
+		for (off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			HnswElementTuple etup = HnswGetElement(page, off);
+			int			i;
+
+			if (etup == NULL || etup->deleted)
+				continue;
+			for (i = 0; i < etup->ntids && i < HNSW_HEAPTIDS; i++)
+				so->pageTids[so->npageTids++] = etup->heaptids[i];
+		}
+		UnlockReleaseBuffer(buf);
+	}
+	scan->xs_heaptid = so->pageTids[so->pageTidPos++];
+	scan->xs_recheck = false;
+	scan->xs_recheckorderby = false;
+	return true;
+}
+
 /* amgettuple: returns the next heap TID, nearest first. */
 bool
 hnswgettuple(IndexScanDesc scan, ScanDirection dir)
@@ -185,6 +249,8 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 	MemoryContext old;
 
+	if (so->fullScan)
+		return FullScanNext(scan);
 	if (so->query == NULL)
 		return false;
 

@@ -248,11 +248,11 @@ RelinkElement(Relation index, HnswSupport *support, ItemPointer tid, HnswTidSet 
 	sel = HnswSelectNeighbors(support, values, dists, n, 2 * etup->m, false, &nsel);
 	for (i = 0; i < nsel; i++)
 		if (HnswAddBackLink(index, support, &tids[sel[i]], 0, tid,
-							HnswElementValue(etup), dists[sel[i]], false))
+							HnswElementValue(etup), dists[sel[i]], false, NULL, NULL))
 			linked = true;
 	if (!linked && nsel > 0)
 		HnswAddBackLink(index, support, &tids[sel[0]], 0, tid,
-						HnswElementValue(etup), dists[sel[0]], true);
+						HnswElementValue(etup), dists[sel[0]], true, NULL, NULL);
 }
 
 /* Passes 2 to 4 of the vacuum, under the update lock. */
