@@ -189,6 +189,9 @@ HnswAddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 		if (force && n == count)
 		{
 			int			far = HnswFarthest(dists, n);
+
+			if (dropped != NULL && *ndropped < 2 * HNSW_MAX_M)
+				dropped[(*ndropped)++] = tids[far];
 			tids[far] = *newtid;
 			memcpy(list, tids, sizeof(ItemPointerData) * n);
 		}
@@ -478,7 +481,8 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 		/* nobody kept a link: the nearest neighbour must, or it is unreachable */
 		if (!linked && nchosen[lc] > 0)
 			HnswAddBackLink(index, support, &chosen[lc][0].tid, lc, &newtid,
-							HnswElementValue(etup), chosen[lc][0].dist, true, NULL, NULL);
+							HnswElementValue(etup), chosen[lc][0].dist, true,
+							dropped, &ndropped);
 		if (ndropped > 0)
 			LinkDisplaced(index, &newtid, lc, dropped, ndropped);
 	}
