@@ -19,13 +19,16 @@ TYPE_OBJS = src/vectron.o src/vector.o src/vector_parse.o src/vector_cast.o \
 	src/vector_agg.o src/bitvec.o src/distance.o src/distance_x86.o
 
 # The HNSW index access method.
-HNSW_OBJS =
+HNSW_OBJS = src/hnsw.o src/hnswbuild.o src/hnswinsert.o src/hnswscan.o \
+	src/hnswvacuum.o src/hnswutils.o src/hnswvalidate.o src/hnswcheck.o
+HNSW_REGRESS = hnsw_vector hnsw_bit hnsw_options hnsw_ddl hnsw_iterative
 
 OBJS = $(TYPE_OBJS) $(HNSW_OBJS)
 
 DATA = vectron--1.0.sql
 REGRESS = vector_input vector_functions vector_operators vector_cast \
 	vector_agg bit_distance vector_btree
+REGRESS += $(HNSW_REGRESS)
 REGRESS_OPTS = --inputdir=. --load-extension=vectron
 
 TAP_TESTS = 1

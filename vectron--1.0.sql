@@ -309,3 +309,63 @@ CREATE OPERATOR <%> (
 
 COMMENT ON OPERATOR <~>(bit, bit) IS 'Hamming distance';
 COMMENT ON OPERATOR <%>(bit, bit) IS 'Jaccard distance';
+
+-- ==== HNSW access method ====
+
+CREATE FUNCTION hnswhandler(internal) RETURNS index_am_handler
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+
+CREATE ACCESS METHOD hnsw TYPE INDEX HANDLER hnswhandler;
+
+COMMENT ON FUNCTION hnswhandler(internal) IS 'handler of the hnsw index access method';
+COMMENT ON ACCESS METHOD hnsw IS 'hierarchical navigable small world graph index for nearest-neighbour search';
+
+CREATE OPERATOR CLASS vector_l2_ops
+	FOR TYPE vector USING hnsw AS
+	OPERATOR 1 <-> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 vector_l2_squared_distance(vector, vector);
+
+CREATE OPERATOR CLASS vector_ip_ops
+	FOR TYPE vector USING hnsw AS
+	OPERATOR 1 <#> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 vector_negative_inner_product(vector, vector);
+
+CREATE OPERATOR CLASS vector_cosine_ops
+	FOR TYPE vector USING hnsw AS
+	OPERATOR 1 <=> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 vector_negative_inner_product(vector, vector),
+	FUNCTION 2 vector_norm(vector);
+
+CREATE OPERATOR CLASS vector_l1_ops
+	FOR TYPE vector USING hnsw AS
+	OPERATOR 1 <+> (vector, vector) FOR ORDER BY float_ops,
+	FUNCTION 1 l1_distance(vector, vector);
+
+CREATE OPERATOR CLASS bit_hamming_ops
+	FOR TYPE bit USING hnsw AS
+	OPERATOR 1 <~> (bit, bit) FOR ORDER BY float_ops,
+	FUNCTION 1 hamming_distance(bit, bit);
+
+CREATE OPERATOR CLASS bit_jaccard_ops
+	FOR TYPE bit USING hnsw AS
+	OPERATOR 1 <%> (bit, bit) FOR ORDER BY float_ops,
+	FUNCTION 1 jaccard_distance(bit, bit);
+
+COMMENT ON OPERATOR CLASS vector_l2_ops USING hnsw IS 'hnsw on vector by Euclidean distance (<->)';
+COMMENT ON OPERATOR CLASS vector_ip_ops USING hnsw IS 'hnsw on vector by negative inner product (<#>)';
+COMMENT ON OPERATOR CLASS vector_cosine_ops USING hnsw IS 'hnsw on vector by cosine distance (<=>); zero vectors are not indexed';
+COMMENT ON OPERATOR CLASS vector_l1_ops USING hnsw IS 'hnsw on vector by taxicab distance (<+>)';
+COMMENT ON OPERATOR CLASS bit_hamming_ops USING hnsw IS 'hnsw on bit by Hamming distance (<~>)';
+COMMENT ON OPERATOR CLASS bit_jaccard_ops USING hnsw IS 'hnsw on bit by Jaccard distance (<%>)';
+COMMENT ON OPERATOR FAMILY vector_l2_ops USING hnsw IS 'hnsw on vector by Euclidean distance';
+COMMENT ON OPERATOR FAMILY vector_ip_ops USING hnsw IS 'hnsw on vector by negative inner product';
+COMMENT ON OPERATOR FAMILY vector_cosine_ops USING hnsw IS 'hnsw on vector by cosine distance';
+COMMENT ON OPERATOR FAMILY vector_l1_ops USING hnsw IS 'hnsw on vector by taxicab distance';
+COMMENT ON OPERATOR FAMILY bit_hamming_ops USING hnsw IS 'hnsw on bit by Hamming distance';
+COMMENT ON OPERATOR FAMILY bit_jaccard_ops USING hnsw IS 'hnsw on bit by Jaccard distance';
+
+CREATE FUNCTION vectron_hnsw_check(index regclass,
+	OUT kind text, OUT element tid, OUT detail text) RETURNS SETOF record
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION vectron_hnsw_check(regclass) IS 'walks an hnsw index and returns one row per structural problem (none when sound)';

@@ -14,4 +14,5 @@ void
 _PG_init(void)
 {
 	DistanceInit();
+	HnswInit();
 }

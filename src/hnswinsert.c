@@ -1,0 +1,519 @@
+/*
+ * hnswinsert.c
+ *	  Inserting one value into an existing HNSW index (aminsert), also used
+ *	  by the build when the in-memory graph outgrows maintenance_work_mem.
+ *
+ * The whole insert runs under the HNSW_UPDATE_LOCK heavyweight lock in
+ * exclusive mode, so writers see a stable graph.  WAL order: the new
+ * element first (it links out, nothing links in), then one record per
+ * neighbour that gains a link back, then the metapage if the entry point
+ * moves up.  A crash between records leaves an element that is only less
+ * reachable, never a link to something that does not exist.
+ */
+#include "hnsw.h"
+
+#include "storage/lmgr.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+/* A neighbour chosen for the new element, with its distance and value */
+typedef struct HnswChosen
+{
+	ItemPointerData tid;
+	float		dist;
+	char	   *value;
+} HnswChosen;
+
+/*
+ * Adds heaptid to the element at tid holding an identical value.  Returns
+ * false when the element cannot take it (full, dead or deleted).
+ */
+static bool
+AddHeapTid(Relation index, ItemPointer tid, ItemPointer heaptid)
+{
+	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(tid));
+	GenericXLogState *state;
+	Page		page;
+	HnswElementTuple etup;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	etup = HnswGetElement(BufferGetPage(buf), ItemPointerGetOffsetNumber(tid));
+	if (etup == NULL || etup->deleted || etup->ntids == 0 || etup->ntids >= HNSW_HEAPTIDS)
+	{
+		UnlockReleaseBuffer(buf);
+		return false;
+	}
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	etup = HnswGetElement(page, ItemPointerGetOffsetNumber(tid));
+	etup->heaptids[etup->ntids++] = *heaptid;
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+	return true;
+}
+
+/*
+ * Writes a new element tuple on the insert page (or a new page) and updates
+ * the metapage's insert page, dimensions and, for the first element, the
+ * entry point, all in one record.  Returns the new tuple's TID.
+ */
+static ItemPointerData
+WriteElement(Relation index, HnswElementTuple etup, Size size, int dims,
+			 bool setEntry)
+{
+	Buffer		metabuf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	Buffer		buf = InvalidBuffer;
+	BlockNumber blkno;
+	bool		isnew = false;
+	GenericXLogState *state;
+	Page		page;
+	HnswMetaPage meta;
+	OffsetNumber off;
+	ItemPointerData tid;
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	blkno = HnswPageGetMeta(BufferGetPage(metabuf))->insertPage;
+	if (BlockNumberIsValid(blkno))
+	{
+		buf = ReadBuffer(index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		if (PageGetFreeSpace(BufferGetPage(buf)) < MAXALIGN(size))
+		{
+			UnlockReleaseBuffer(buf);
+			buf = InvalidBuffer;
+		}
+	}
+	if (!BufferIsValid(buf))
+	{
+		LockRelationForExtension(index, ExclusiveLock);
+		buf = ReadBuffer(index, P_NEW);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		UnlockRelationForExtension(index, ExclusiveLock);
+		blkno = BufferGetBlockNumber(buf);
+		isnew = true;
+	}
+
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, isnew ? GENERIC_XLOG_FULL_IMAGE : 0);
+	if (isnew)
+		HnswInitPage(page);
+	off = PageAddItem(page, (Item) etup, size, InvalidOffsetNumber, false, false);
+	if (off == InvalidOffsetNumber)
+		elog(ERROR, "failed to add element to hnsw index \"%s\"",
+			 RelationGetRelationName(index));
+	meta = HnswPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	meta->insertPage = blkno;
+	if (meta->dims < 0)
+		meta->dims = dims;
+	if (setEntry)
+	{
+		meta->entryBlkno = blkno;
+		meta->entryOffno = off;
+		meta->entryLevel = etup->level;
+	}
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+	UnlockReleaseBuffer(metabuf);
+	ItemPointerSet(&tid, blkno, off);
+	return tid;
+}
+
+/*
+ * Gives the element at ntid (at distance dist from the new element) a link
+ * back to newtid on level lc, pruning its list with the heuristic when full;
+ * with force, the new element replaces the farthest neighbour instead.
+ * Returns true if the link is there afterwards.
+ */
+bool
+HnswAddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
+				ItemPointer newtid, char *newvalue, float dist, bool force,
+				ItemPointerData *dropped, int *ndropped)
+{
+	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(ntid));
+	HnswElementTuple etup;
+	ItemPointerData list[2 * HNSW_MAX_M + 1];
+	int			count,
+				cap,
+				m,
+				i;
+	char	   *nvalue;
+	GenericXLogState *state;
+	Page		page;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	etup = HnswGetElement(BufferGetPage(buf), ItemPointerGetOffsetNumber(ntid));
+	if (etup == NULL || etup->deleted || etup->ntids == 0 || etup->level < lc)
+	{
+		UnlockReleaseBuffer(buf);
+		return false;
+	}
+	m = etup->m;
+	cap = HNSW_LAYER_CAPACITY(m, lc);
+	count = HnswLayerCount(etup, lc);
+	memcpy(list, &etup->neighbors[HNSW_LAYER_START(m, lc)], sizeof(ItemPointerData) * count);
+	nvalue = palloc(VARSIZE(HnswElementValue(etup)));
+	memcpy(nvalue, HnswElementValue(etup), VARSIZE(HnswElementValue(etup)));
+	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+
+	for (i = 0; i < count; i++)
+		if (ItemPointerEquals(&list[i], newtid))
+		{
+			ReleaseBuffer(buf);
+			return true;
+		}
+
+	if (count < cap)
+		list[count++] = *newtid;
+	else
+	{
+		char	  **values = palloc(sizeof(char *) * (count + 1));
+		float	   *dists = palloc(sizeof(float) * (count + 1));
+		ItemPointerData *tids = palloc(sizeof(ItemPointerData) * (count + 1));
+		int			n = 0;
+		int		   *sel;
+		int			nsel;
+		bool		kept = false;
+
+		for (i = 0; i < count; i++)
+		{
+			HnswElementTuple copy = HnswCopyElement(index, &list[i]);
+			char	   *v;
+
+			if (copy == NULL)
+				continue;
+			v = HnswElementValue(copy);
+			values[n] = v;
+			dists[n] = HnswDistance(support, nvalue, v);
+			tids[n++] = list[i];
+		}
+		if (force && n == count)
+		{
+			int			far = HnswFarthest(dists, n);
+
+			if (dropped != NULL && *ndropped < 2 * HNSW_MAX_M)
+				dropped[(*ndropped)++] = tids[far];
+			tids[far] = *newtid;
+			memcpy(list, tids, sizeof(ItemPointerData) * n);
+		}
+		else if (n < cap)
+		{
+			memcpy(list, tids, sizeof(ItemPointerData) * n);
+			list[n] = *newtid;
+			count = n + 1;
+		}
+		else
+		{
+			values[n] = newvalue;
+			dists[n] = dist;
+			tids[n++] = *newtid;
+			sel = HnswSelectNeighbors(support, values, dists, n, cap, false, &nsel);
+			for (i = 0; i < nsel; i++)
+				if (sel[i] == n - 1)
+					kept = true;
+			if (!kept)
+			{
+				ReleaseBuffer(buf);
+				return false;
+			}
+			/* neighbours the new element displaced: it links to them instead */
+			if (dropped != NULL)
+			{
+				int			k;
+
+				for (k = 0; k < n - 1; k++)
+				{
+					bool		keep = false;
+
+					for (i = 0; i < nsel; i++)
+						if (sel[i] == k)
+							keep = true;
+					if (!keep && *ndropped < 2 * HNSW_MAX_M)
+						dropped[(*ndropped)++] = tids[k];
+				}
+			}
+			for (i = 0; i < nsel; i++)
+				list[i] = tids[sel[i]];
+			count = nsel;
+		}
+	}
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	etup = HnswGetElement(page, ItemPointerGetOffsetNumber(ntid));
+	if (etup == NULL || etup->deleted)
+	{
+		GenericXLogAbort(state);
+		UnlockReleaseBuffer(buf);
+		return false;
+	}
+	for (i = 0; i < cap; i++)
+	{
+		if (i < count)
+			etup->neighbors[HNSW_LAYER_START(m, lc) + i] = list[i];
+		else
+			ItemPointerSetInvalid(&etup->neighbors[HNSW_LAYER_START(m, lc) + i]);
+	}
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+	return true;
+}
+
+/*
+ * Adds the neighbours the new element displaced from other lists (the
+ * heuristic dropped them because the new element is nearer to them) to the
+ * new element's own list on level lc while it has room, so that they stay
+ * reachable through it.
+ */
+static void
+LinkDisplaced(Relation index, ItemPointer newtid, int lc, ItemPointerData *dropped, int ndropped)
+{
+	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(newtid));
+	GenericXLogState *state;
+	HnswElementTuple etup;
+	int			count,
+				cap,
+				start,
+				i,
+				j;
+	bool		changed = false;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	etup = HnswGetElement(GenericXLogRegisterBuffer(state, buf, 0),
+						  ItemPointerGetOffsetNumber(newtid));
+	if (etup == NULL || etup->deleted || etup->level < lc)
+	{
+		GenericXLogAbort(state);
+		UnlockReleaseBuffer(buf);
+		return;
+	}
+	start = HNSW_LAYER_START(etup->m, lc);
+	cap = HNSW_LAYER_CAPACITY(etup->m, lc);
+	count = HnswLayerCount(etup, lc);
+	for (i = 0; i < ndropped && count < cap; i++)
+	{
+		bool		dup = ItemPointerEquals(&dropped[i], newtid);
+
+		for (j = 0; j < count && !dup; j++)
+			if (ItemPointerEquals(&etup->neighbors[start + j], &dropped[i]))
+				dup = true;
+		if (!dup)
+		{
+			etup->neighbors[start + count++] = dropped[i];
+			changed = true;
+		}
+	}
+	if (changed)
+		GenericXLogFinish(state);
+	else
+		GenericXLogAbort(state);
+	UnlockReleaseBuffer(buf);
+}
+
+/* Moves the entry point to tid at level. */
+static void
+SetEntryPoint(Relation index, ItemPointer tid, int level)
+{
+	Buffer		metabuf = ReadBuffer(index, HNSW_METAPAGE_BLKNO);
+	GenericXLogState *state;
+	HnswMetaPage meta;
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	meta = HnswPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	meta->entryBlkno = ItemPointerGetBlockNumber(tid);
+	meta->entryOffno = ItemPointerGetOffsetNumber(tid);
+	meta->entryLevel = level;
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(metabuf);
+}
+
+/*
+ * Inserts value (as the index stores it) for heaptid into the graph on
+ * disk.  Takes and releases the update lock.
+ */
+void
+HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer heaptid)
+{
+	HnswMetaPageData meta;
+	Size		vsize = VARSIZE(value);
+	int			dims = HnswValueDims(support, value);
+	int			m,
+				level,
+				top,
+				lc,
+				i;
+	Size		size;
+	HnswElementTuple etup;
+	ItemPointerData entry;
+	ItemPointerData newtid;
+	HnswChosen *chosen[HNSW_MAX_LEVEL + 1];
+	int			nchosen[HNSW_MAX_LEVEL + 1];
+	HnswSearch *layers[HNSW_MAX_LEVEL + 1] = {0};
+
+	LockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+	HnswReadMeta(index, &meta);
+	support->maxNormSq = meta.maxNormSq;
+	m = meta.m;
+	if (meta.dims >= 0 && dims != meta.dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", meta.dims, dims)));
+	if (HnswElementSize(m, 0, vsize) > HNSW_MAX_TUPLE_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value too large for hnsw index \"%s\"", RelationGetRelationName(index)),
+				 errdetail("An element needs %zu bytes, and at most %zu fit on a page.",
+						   HnswElementSize(m, 0, vsize), (Size) HNSW_MAX_TUPLE_SIZE),
+				 errhint("Index fewer dimensions, or use a smaller m.")));
+
+	level = HnswRandomLevel(m, vsize);
+	size = HnswElementSize(m, level, vsize);
+	etup = palloc0(size);
+	etup->type = HNSW_ELEMENT_TUPLE;
+	etup->level = level;
+	etup->m = m;
+	etup->ntids = 1;
+	etup->heaptids[0] = *heaptid;
+	etup->valueoff = HNSW_ELEMENT_VALUEOFF(m, level);
+	for (i = 0; i < HNSW_NEIGHBOR_SLOTS(m, level); i++)
+		ItemPointerSetInvalid(&etup->neighbors[i]);
+	memcpy(HnswElementValue(etup), value, vsize);
+
+	if (!BlockNumberIsValid(meta.entryBlkno))
+	{
+		WriteElement(index, etup, size, dims, true);
+		UnlockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+		return;
+	}
+
+	/* find the neighbours on every level the element lives on */
+	ItemPointerSet(&entry, meta.entryBlkno, meta.entryOffno);
+	top = Min(level, meta.entryLevel);
+	if (!HnswSearchGreedy(index, support, value, m, &entry, meta.entryLevel, top, &entry))
+		elog(ERROR, "hnsw index \"%s\" has a broken entry point",
+			 RelationGetRelationName(index));
+	for (lc = top; lc >= 0; lc--)
+	{
+		HnswSearch *s = palloc(sizeof(HnswSearch));
+
+		HnswSearchInit(s, index, support, value, m, lc, true);
+		if (lc == top)
+			HnswSearchAddEntry(s, &entry);
+		else
+		{
+			HnswSearch *up = layers[lc + 1];
+
+			for (i = 0; i < up->result.n; i++)
+				HnswSearchAddEntry(s, &HnswSearchItem(up, up->result.a[i].idx)->tid);
+			if (up->result.n == 0)
+				HnswSearchAddEntry(s, &entry);
+		}
+		HnswSearchRun(s, meta.efConstruction, 0, 0);
+		layers[lc] = s;
+	}
+
+	/* an identical value already indexed takes the heap TID */
+	{
+		HnswSearch *s = layers[0];
+
+		for (i = 0; i < s->result.n; i++)
+		{
+			HnswItem   *item = HnswSearchItem(s, s->result.a[i].idx);
+
+			if (VARSIZE(item->value) == vsize &&
+				memcmp(item->value, value, vsize) == 0 &&
+				AddHeapTid(index, &item->tid, heaptid))
+			{
+				UnlockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+				return;
+			}
+		}
+	}
+
+	/* choose neighbours with the heuristic and fill the lists */
+	for (lc = top; lc >= 0; lc--)
+	{
+		HnswSearch *s = layers[lc];
+		int			n = s->result.n;
+		char	  **values = palloc(sizeof(char *) * Max(n, 1));
+		float	   *dists = palloc(sizeof(float) * Max(n, 1));
+		int		   *sel;
+		int			nsel;
+
+		for (i = 0; i < n; i++)
+		{
+			HnswItem   *item = HnswSearchItem(s, s->result.a[i].idx);
+
+			values[i] = item->value;
+			dists[i] = item->dist;
+		}
+		sel = HnswSelectNeighbors(support, values, dists, n,
+								  HNSW_LAYER_CAPACITY(m, lc), false, &nsel);
+		chosen[lc] = palloc(sizeof(HnswChosen) * Max(nsel, 1));
+		nchosen[lc] = nsel;
+		for (i = 0; i < nsel; i++)
+		{
+			HnswItem   *item = HnswSearchItem(s, s->result.a[sel[i]].idx);
+
+			chosen[lc][i].tid = item->tid;
+			chosen[lc][i].dist = item->dist;
+			chosen[lc][i].value = item->value;
+			etup->neighbors[HNSW_LAYER_START(m, lc) + i] = item->tid;
+		}
+	}
+
+	/* WAL order: element, back-links, entry point */
+	newtid = WriteElement(index, etup, size, dims, false);
+	for (lc = top; lc >= 0; lc--)
+	{
+		bool		linked = false;
+
+		ItemPointerData dropped[2 * HNSW_MAX_M];
+		int			ndropped = 0;
+
+		for (i = 0; i < nchosen[lc]; i++)
+			if (HnswAddBackLink(index, support, &chosen[lc][i].tid, lc, &newtid,
+								HnswElementValue(etup), chosen[lc][i].dist, false,
+								dropped, &ndropped))
+				linked = true;
+		/* nobody kept a link: the nearest neighbour must, or it is unreachable */
+		if (!linked && nchosen[lc] > 0)
+			HnswAddBackLink(index, support, &chosen[lc][0].tid, lc, &newtid,
+							HnswElementValue(etup), chosen[lc][0].dist, true,
+							dropped, &ndropped);
+		if (ndropped > 0)
+			LinkDisplaced(index, &newtid, lc, dropped, ndropped);
+	}
+	if (level > meta.entryLevel)
+		SetEntryPoint(index, &newtid, level);
+
+	UnlockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+}
+
+/* aminsert: index one heap tuple; NULLs and zero vectors under cosine are skipped. */
+bool
+hnswinsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+		   Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
+		   IndexInfo *indexInfo)
+{
+	MemoryContext ctx;
+	MemoryContext old;
+	HnswSupport support;
+	char	   *value;
+	bool		ok;
+
+	if (isnull[0])
+		return false;
+	ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw insert",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(ctx);
+	HnswInitSupport(index, &support, true);
+	value = HnswFormValue(&support, values[0], &ok);
+	if (ok)
+		HnswInsertValue(index, &support, value, heap_tid);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(ctx);
+	return false;
+}
