@@ -369,10 +369,11 @@ job_submit_later_cb(evutil_socket_t fd, short what, void *arg)
 		job_fail(job, true, "08006", "node %s was removed", pool->name);
 		return;
 	}
-	job->timer = evtimer_new(wc_base, job_timeout_cb, job);
-	{
+	/* a timeout of 0 means no deadline (an index build on a shard move) */
+	if (job->timeout_ms > 0) {
 		struct timeval tv = {job->timeout_ms / 1000, (job->timeout_ms % 1000) * 1000};
 
+		job->timer = evtimer_new(wc_base, job_timeout_cb, job);
 		evtimer_add(job->timer, &tv);
 	}
 	/* append to the queue, then give it to an idle connection if any */

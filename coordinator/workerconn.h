@@ -44,7 +44,7 @@ struct PgJob {
 	char sqlstate[6];
 	char *errmsg;
 	char node[64];		/* pool name, for error messages */
-	int timeout_ms;
+	int timeout_ms;		/* deadline from submission; 0: none */
 	PgJobCallback cb;
 	void *arg;
 	/* internal */
