@@ -1240,13 +1240,18 @@ search_cancel(HttpRequest *req, void *arg)
  * literal in FROM loads the extension's library (at planning) so that its
  * settings are visible in pg_settings.  application_name ($3) carries the
  * request id into pg_stat_activity and the worker's log (%a).
+ * enable_seqscan is off for the request: with high-dimensional vectors
+ * TOASTed out of line, PostgreSQL's costs make a sequential scan of a shard
+ * look cheaper than the HNSW index, and a shard search must use the index
+ * (bench/coord measured 17 ms exact scans per 6.7k-row shard without this).
+ * Without an index the scan is still sequential, only costed higher.
  */
 #define SEARCH_PRELUDE \
 	"SELECT set_config('hnsw.ef_search', $1, true), set_config('statement_timeout', $2, true), " \
-	"set_config('application_name', $3, true)"
+	"set_config('application_name', $3, true), set_config('enable_seqscan', 'off', true)"
 #define SEARCH_PRELUDE_FILTER \
 	"SELECT set_config('hnsw.ef_search', $1, true), set_config('statement_timeout', $2, true), " \
-	"set_config('application_name', $3, true), " \
+	"set_config('application_name', $3, true), set_config('enable_seqscan', 'off', true), " \
 	"(SELECT set_config(name, 'relaxed_order', true) FROM pg_settings " \
 	" WHERE name = 'hnsw.iterative_scan' AND 'relaxed_order' = ANY (enumvals)) " \
 	"FROM (SELECT '[0]'::vector) AS load_library"
