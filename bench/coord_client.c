@@ -12,7 +12,8 @@
  *	      with --raw.
  *	  coord_client sql-search CONNINFO SQL QUERIES EF N
  *	      The same through a libpq prepared statement whose $1 is the query
- *	      vector (text), after SET hnsw.ef_search (when the GUC exists).
+ *	      vector (text), after SET hnsw.ef_search (when the GUC exists) and
+ *	      SET enable_seqscan = off, as the coordinator's shard searches run.
  *	  coord_client rest-import HOST PORT COLLECTION NDJSON BATCH
  *	      Posts the file to /points/import in batches of BATCH lines; prints
  *	      "points seconds points_per_s".
@@ -263,6 +264,8 @@ SqlSearch(char **argv)
 			 "SELECT set_config('hnsw.ef_search', '%d', false) "
 			 "WHERE EXISTS (SELECT 1 FROM pg_settings WHERE name = 'hnsw.ef_search')", atoi(argv[5]));
 	PQclear(PQexec(conn, set));
+	/* as the coordinator does for its shard searches */
+	PQclear(PQexec(conn, "SET enable_seqscan = off"));
 	res = PQprepare(conn, "q", argv[3], 1, NULL);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK)
 	{
