@@ -25,6 +25,9 @@ sub skip_without_hnsw
 sub structure_ok
 {
 	my ($node, $db, $index, $what) = @_;
+	# a TODO block around the call in the test file applies here too
+	our $TODO;
+	local $TODO = $main::TODO;
 	my $has = $node->safe_psql($db,
 		"SELECT count(*) FROM pg_proc WHERE proname = 'vectron_hnsw_check'");
 	if (!$has)
