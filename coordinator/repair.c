@@ -86,6 +86,21 @@ repair_finish(bool ok, const char *why)
 	pgjob_submit(metadata_pool(), job);
 }
 
+/* When a repair step's job failed: free it, end the repair with its error,
+ * and return true. */
+static bool
+repair_job_failed(PgJob *job)
+{
+	char why[512];
+
+	if (job->ok)
+		return false;
+	snprintf(why, sizeof(why), "%s", job->errmsg);
+	pgjob_free(job);
+	repair_finish(false, why);
+	return true;
+}
+
 static void repair_copy_next(void);
 static void repair_verify(void);
 
@@ -104,14 +119,8 @@ repair_dst_sum(PgJob *job, void *arg)
 {
 	Repair *r = rp_current;
 
-	if (!job->ok) {
-		char why[512];
-
-		snprintf(why, sizeof(why), "%s", job->errmsg);
-		pgjob_free(job);
-		repair_finish(false, why);
+	if (repair_job_failed(job))
 		return;
-	}
 	if (strcmp(PQgetvalue(job->results[0], 0, 0), r->src_sum) == 0) {
 		pgjob_free(job);
 		repair_finish(true, NULL);
@@ -136,14 +145,8 @@ repair_src_sum(PgJob *job, void *arg)
 	PgJob *dj;
 	char sql[256];
 
-	if (!job->ok) {
-		char why[512];
-
-		snprintf(why, sizeof(why), "%s", job->errmsg);
-		pgjob_free(job);
-		repair_finish(false, why);
+	if (repair_job_failed(job))
 		return;
-	}
 	util_strlcpy(r->src_sum, PQgetvalue(job->results[0], 0, 0), sizeof(r->src_sum));
 	pgjob_free(job);
 	dj = pgjob_new(repair_dst_sum, NULL);
@@ -165,14 +168,8 @@ repair_verify(void)
 static void
 repair_batch_written(PgJob *job, void *arg)
 {
-	if (!job->ok) {
-		char why[512];
-
-		snprintf(why, sizeof(why), "%s", job->errmsg);
-		pgjob_free(job);
-		repair_finish(false, why);
+	if (repair_job_failed(job))
 		return;
-	}
 	pgjob_free(job);
 	repair_copy_next();
 }
@@ -180,14 +177,8 @@ repair_batch_written(PgJob *job, void *arg)
 static void
 repair_tail_deleted(PgJob *job, void *arg)
 {
-	if (!job->ok) {
-		char why[512];
-
-		snprintf(why, sizeof(why), "%s", job->errmsg);
-		pgjob_free(job);
-		repair_finish(false, why);
+	if (repair_job_failed(job))
 		return;
-	}
 	pgjob_free(job);
 	repair_verify();
 }
@@ -202,14 +193,8 @@ repair_batch_read(PgJob *job, void *arg)
 	char sql[1400];
 	int n;
 
-	if (!job->ok) {
-		char why[512];
-
-		snprintf(why, sizeof(why), "%s", job->errmsg);
-		pgjob_free(job);
-		repair_finish(false, why);
+	if (repair_job_failed(job))
 		return;
-	}
 	res = job->results[0];
 	n = atoi(PQgetvalue(res, 0, 2));
 	params_init(&p);
