@@ -10,6 +10,7 @@
 #include "api_auth.h"
 #include "api_internal.h"
 #include "authz.h"
+#include "console.h"
 #include "health.h"
 #include "log.h"
 #include "metadata.h"
@@ -424,7 +425,7 @@ api_handle(HttpRequest *req)
 												  (json_int_t) shardmap_version()));
 		goto out;
 	}
-	if (api_admin_route(req, segs, n))
+	if (api_admin_route(req, segs, n) || console_route(req, segs, n))
 		goto out;
 	if (n < 2 || strcmp(segs[0], "v1") != 0) {
 		respond_not_found(req);

@@ -236,7 +236,8 @@ rbac_route_classify(const char *method, const char *path, char *collection, size
 		*out = RBAC_ROUTE_HEALTH;
 	else if (get && strcmp(path, "/metrics") == 0)
 		*out = RBAC_ROUTE_METRICS;
-	else if (under(path, "/v1/auth") || (get && strcmp(path, "/v1/openapi.json") == 0))
+	else if (under(path, "/v1/auth") || (get && strcmp(path, "/v1/openapi.json") == 0)
+			 || (get && under(path, "/console")))
 		*out = RBAC_ROUTE_AUTH;
 	else if (get && strcmp(path, "/v1/me") == 0)
 		*out = RBAC_ROUTE_ME;
