@@ -24,29 +24,14 @@ ROOT = os.environ.get("VX_ROOT") or os.path.dirname(os.path.dirname(os.path.dirn
     os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
 import vectron  # noqa: E402  (the SDK under test)
+sys.path.insert(0, os.path.join(ROOT, "test", "lib"))
+from vxresults import Results  # noqa: E402
 
-RESULTS = os.environ.get("VX_RESULTS")
 WORK = os.environ.get("VX_WORK", "/tmp")
 CLI = os.path.join(ROOT, "bin", "vectron")
 CLUSTER = os.path.join(WORK, "sdk-cluster")
-passed = failed = 0
-
-
-def record(name, ok, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("   FAIL %s %s" % (name, detail))
-    if RESULTS:
-        with open(RESULTS, "a") as f:
-            f.write("%s sdk:%s\n" % ("PASS" if ok else "FAIL", name))
-
-
-def check(name, cond, detail=""):
-    record(name, bool(cond), detail)
-    return bool(cond)
+RESULTS = Results("sdk")
+record, check = RESULTS.record, RESULTS.check
 
 
 def raises(name, exc_type, code, fn):
@@ -311,8 +296,8 @@ def main():
         console_tests(url)
     finally:
         subprocess.run([sys.executable, CLI, "cluster", "down", "--dir", CLUSTER], capture_output=True)
-    print("   sdk: %d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    print("   sdk: %d passed, %d failed" % (RESULTS.passed, RESULTS.failed))
+    return 1 if RESULTS.failed else 0
 
 
 if __name__ == "__main__":
