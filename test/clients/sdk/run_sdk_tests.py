@@ -122,8 +122,10 @@ def python_tests(url, cred):
           == [[r["id"] for r in docs.search(x, k=4, ef_search=300)] for x in qs])
     raises("python:search-wrong-dimension-400", vectron.BadRequest, "INVALID_ARGUMENT",
            lambda: docs.search([1, 2, 3], k=3))
+    # an admin sees 404 for a missing collection; other users get 403 for a
+    # collection they own no right on, whether it exists or not
     raises("python:missing-collection-404", vectron.NotFound, "COLLECTION_NOT_FOUND",
-           lambda: c.collection("sdk_js").search([0] * 8))
+           lambda: admin.collection("sdk_nope").search([0] * 8))
 
     got = docs.get([5, "6", "nope"], with_vector=True)
     byid = {p["id"]: p for p in got}
