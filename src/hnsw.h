@@ -277,6 +277,14 @@ extern bool HnswAddBackLink(Relation index, HnswSupport *support, ItemPointer nt
 extern void HnswInsertValue(Relation index, HnswSupport *support, char *value,
 							ItemPointer heaptid);
 
+/* hnswlinks.c */
+extern bool HnswHasOtherLink(Relation index, ItemPointer tid, int lc, ItemPointer except,
+							 ItemPointer extra);
+extern bool HnswAppendLink(Relation index, ItemPointer owner, int lc, ItemPointer target);
+extern int	HnswLinkOrphansMem(HnswSupport *support, int m, void *elems, Size stride,
+							   Size offValue, Size offNeighbors, Size offLevel,
+							   int nelems, int entry);
+
 /* hnswbuild.c */
 extern IndexBuildResult *hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo);
 extern void hnswbuildempty(Relation index);

@@ -374,6 +374,9 @@ WriteGraph(HnswBuildState *bs)
 	BlockNumber nblocks;
 	char	   *tupbuf = palloc(BLCKSZ);
 
+	HnswLinkOrphansMem(&bs->support, m, bs->elems, sizeof(BuildElement),
+					   offsetof(BuildElement, value), offsetof(BuildElement, neighbors),
+					   offsetof(BuildElement, level), bs->nelems, bs->entry);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
 
 	/* assign TIDs */

@@ -119,6 +119,66 @@ WriteElement(Relation index, HnswElementTuple etup, Size size, int dims,
 }
 
 /*
+ * The list of the element at ntid on level lc is about to become
+ * list[0..*count) (cap slots), from orig[0..norig).  Every live element
+ * that would leave it without another incoming link on lc first gets one
+ * from newtid if that list has room (see hnswlinks.c), else stays: in a
+ * free slot, or in place of a member that has another link, or in place of
+ * newtid.  Returns false if newtid had to give its place up, in which case
+ * the list is left as it was.
+ */
+static bool
+ProtectDropped(Relation index, ItemPointer ntid, int lc, ItemPointer newtid,
+			   ItemPointerData *orig, int norig, ItemPointerData *list,
+			   int *count, int cap)
+{
+	bool		stays[2 * HNSW_MAX_M + 1] = {0};
+	int			i,
+				j;
+
+	for (i = 0; i < norig; i++)
+	{
+		bool		in = false;
+		bool		placed = false;
+
+		for (j = 0; j < *count && !in; j++)
+			if (ItemPointerEquals(&list[j], &orig[i]))
+				in = true;
+		if (in)
+			continue;
+		if (HnswHasOtherLink(index, &orig[i], lc, ntid, newtid))
+			continue;
+		if (newtid != NULL && HnswAppendLink(index, newtid, lc, &orig[i]))
+			continue;
+		if (*count < cap)
+		{
+			stays[*count] = true;
+			list[(*count)++] = orig[i];
+			continue;
+		}
+		/* the farthest member (the heuristic keeps them nearest first) that can go */
+		for (j = *count - 1; j >= 0 && !placed; j--)
+		{
+			if (stays[j] || (newtid != NULL && ItemPointerEquals(&list[j], newtid)))
+				continue;
+			if (HnswHasOtherLink(index, &list[j], lc, ntid, newtid))
+			{
+				list[j] = orig[i];
+				stays[j] = true;
+				placed = true;
+			}
+		}
+		if (!placed)
+		{
+			memcpy(list, orig, sizeof(ItemPointerData) * norig);
+			*count = norig;
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * Gives the element at ntid (at distance dist from the new element) a link
  * back to newtid on level lc, pruning its list with the heuristic when full;
  * with force, the new element replaces the farthest neighbour instead.
@@ -132,6 +192,8 @@ HnswAddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(ntid));
 	HnswElementTuple etup;
 	ItemPointerData list[2 * HNSW_MAX_M + 1];
+	ItemPointerData orig[2 * HNSW_MAX_M + 1];
+	int			norig;
 	int			count,
 				cap,
 				m,
@@ -154,6 +216,8 @@ HnswAddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 	nvalue = palloc(VARSIZE(HnswElementValue(etup)));
 	memcpy(nvalue, HnswElementValue(etup), VARSIZE(HnswElementValue(etup)));
 	LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+	norig = count;
+	memcpy(orig, list, sizeof(ItemPointerData) * count);
 
 	for (i = 0; i < count; i++)
 		if (ItemPointerEquals(&list[i], newtid))
@@ -190,8 +254,6 @@ HnswAddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 		{
 			int			far = HnswFarthest(dists, n);
 
-			if (dropped != NULL && *ndropped < 2 * HNSW_MAX_M)
-				dropped[(*ndropped)++] = tids[far];
 			tids[far] = *newtid;
 			memcpy(list, tids, sizeof(ItemPointerData) * n);
 		}
@@ -215,25 +277,31 @@ HnswAddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 				ReleaseBuffer(buf);
 				return false;
 			}
-			/* neighbours the new element displaced: it links to them instead */
-			if (dropped != NULL)
-			{
-				int			k;
-
-				for (k = 0; k < n - 1; k++)
-				{
-					bool		keep = false;
-
-					for (i = 0; i < nsel; i++)
-						if (sel[i] == k)
-							keep = true;
-					if (!keep && *ndropped < 2 * HNSW_MAX_M)
-						dropped[(*ndropped)++] = tids[k];
-				}
-			}
 			for (i = 0; i < nsel; i++)
 				list[i] = tids[sel[i]];
 			count = nsel;
+		}
+	}
+
+	/* nobody may lose the last link to it; those who leave may be relinked */
+	if (!ProtectDropped(index, ntid, lc, newtid, orig, norig, list, &count, cap))
+	{
+		ReleaseBuffer(buf);
+		return false;
+	}
+	if (dropped != NULL)
+	{
+		int			k;
+
+		for (k = 0; k < norig; k++)
+		{
+			bool		in = false;
+
+			for (i = 0; i < count && !in; i++)
+				if (ItemPointerEquals(&list[i], &orig[k]))
+					in = true;
+			if (!in && *ndropped < 2 * HNSW_MAX_M)
+				dropped[(*ndropped)++] = orig[k];
 		}
 	}
 

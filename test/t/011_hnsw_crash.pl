@@ -71,7 +71,6 @@ is($node->safe_psql('postgres', q{SELECT i.indisvalid FROM pg_index i JOIN pg_cl
 structure_ok($node, 'postgres', 'idx_conc', 'after REINDEX');
 my ($found, $total) = all_rows_found($node, 'postgres', 'items', 'v', '<->');
 {
-	local $TODO = 'known weakness (issue 3): an element can lose its last incoming link; intermittent';
 	is($found, $total, "after REINDEX every row is found through the index ($found of $total)");
 }
 
@@ -106,14 +105,12 @@ is($node->safe_psql('postgres', q{SELECT i.indisvalid FROM pg_index i JOIN pg_cl
 structure_ok($node, 'postgres', 'idx_conc', 'after immediate stop');
 ($found, $total) = all_rows_found($node, 'postgres', 'items', 'v', '<->');
 {
-	local $TODO = 'known weakness (issue 3): an element can lose its last incoming link; intermittent';
 	is($found, $total, "every committed row is found through the index ($found of $total)");
 }
 
 # and the index keeps working for writes after recovery
 $node->safe_psql('postgres', "INSERT INTO items VALUES (999999, array_fill(5, ARRAY[32])::vector)");
 {
-	local $TODO = 'known weakness (issue 3): an element can lose its last incoming link; intermittent';
 	is($node->safe_psql('postgres', q{SET enable_seqscan = off;
 	SELECT id FROM items ORDER BY v <-> array_fill(5, ARRAY[32])::vector LIMIT 1}), '999999',
 	'insert after recovery is found');

@@ -54,7 +54,6 @@ $node->safe_psql('postgres', q{
 	CREATE INDEX ON dup USING hnsw (v vector_l2_ops);
 });
 {
-	local $TODO = 'known weakness (issue 3): an element can lose its last incoming link; intermittent';
 	is($node->safe_psql('postgres', q{SET enable_seqscan = off; SET hnsw.iterative_scan = relaxed_order;
 		SELECT count(*) FROM (SELECT id FROM dup ORDER BY v <-> '[1,1,1,1]' LIMIT 500) x
 		JOIN dup USING (id) WHERE dup.v = '[1,1,1,1]'}), 500, '500 identical vectors are all returned');

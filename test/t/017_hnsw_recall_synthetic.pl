@@ -61,7 +61,6 @@ cmp_ok($r, '>=', 0.99, "recall@10 after 5,000 inserts ($r)");
 $node->safe_psql('postgres', 'DELETE FROM items WHERE id % 2 = 0; VACUUM items;');
 $r = recall();
 {
-	local $TODO = 'known weakness (issue 3): an element can lose its last incoming link; intermittent';
 	is($node->safe_psql('postgres', "SELECT count(*) FROM vectron_hnsw_check('items_v')"),
 		'0', 'vectron_hnsw_check is clean after VACUUM, no unreachable element either');
 }
