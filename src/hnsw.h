@@ -281,6 +281,8 @@ extern void HnswInsertValue(Relation index, HnswSupport *support, char *value,
 extern bool HnswHasOtherLink(Relation index, ItemPointer tid, int lc, ItemPointer except,
 							 ItemPointer extra);
 extern bool HnswAppendLink(Relation index, ItemPointer owner, int lc, ItemPointer target);
+extern int	HnswLinkUnreachable(Relation index, HnswSupport *support,
+								BufferAccessStrategy strategy);
 extern int	HnswLinkOrphansMem(HnswSupport *support, int m, void *elems, Size stride,
 							   Size offValue, Size offNeighbors, Size offLevel,
 							   int nelems, int entry);

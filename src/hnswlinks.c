@@ -16,6 +16,10 @@
  *	  element's own neighbours, which nearly always link back (links are
  *	  made in both directions), so it costs one or two buffer reads.
  *
+ *  - After VACUUM rewrote the lists that pointed at removed elements,
+ *	  HnswLinkUnreachable walks the graph from the entry point and links
+ *	  every live element the walk missed from its nearest reached element.
+ *
  *  - In memory (the build): HnswLinkOrphansMem, called once before the
  *	  graph is written, walks every level from the entry point and links
  *	  each element no path reaches from the nearest reached element of that
@@ -25,8 +29,10 @@
  */
 #include "hnsw.h"
 
+#include "commands/vacuum.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
 
 /*
  * Returns true if the element at tid lists target on level lc.  Locks the
@@ -60,11 +66,14 @@ ListsTarget(Relation index, ItemPointer tid, int lc, ItemPointer target)
  * lc without becoming unreachable there: it is dead or deleted (nobody
  * searches for it), or another element links to it on lc.  Candidates are
  * the element's own neighbours and extra (may be NULL), typically the
- * element being inserted.  A false answer may be conservative.
+ * element being inserted.  With depth > 0 a neighbour that links back only
+ * counts if something other than tid links to it in turn, so that a pair
+ * linking only to each other is not taken as reachable.  A false answer
+ * may be conservative.
  */
-bool
-HnswHasOtherLink(Relation index, ItemPointer tid, int lc, ItemPointer except,
-				 ItemPointer extra)
+static bool
+HasOtherLink(Relation index, ItemPointer tid, int lc, ItemPointer except,
+			 ItemPointer extra, int depth)
 {
 	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(tid));
 	HnswElementTuple etup;
@@ -90,10 +99,19 @@ HnswHasOtherLink(Relation index, ItemPointer tid, int lc, ItemPointer except,
 	{
 		if (ItemPointerEquals(&list[i], except) || ItemPointerEquals(&list[i], tid))
 			continue;
-		if (ListsTarget(index, &list[i], lc, tid))
+		if (ListsTarget(index, &list[i], lc, tid) &&
+			(depth == 0 || HasOtherLink(index, &list[i], lc, tid, NULL, depth - 1)))
 			return true;
 	}
 	return false;
+}
+
+/* HasOtherLink with one level of anchoring; see there. */
+bool
+HnswHasOtherLink(Relation index, ItemPointer tid, int lc, ItemPointer except,
+				 ItemPointer extra)
+{
+	return HasOtherLink(index, tid, lc, except, extra, 1);
 }
 
 /*
@@ -383,5 +401,207 @@ HnswLinkOrphansMem(HnswSupport *support, int m, void *elems, Size stride,
 	MemoryContextDelete(ctx);
 	if (added > 0)
 		elog(DEBUG1, "hnsw build linked %d unreachable elements", added);
+	return added;
+}
+
+/* ---- on disk, after VACUUM ---- */
+
+/*
+ * Adds to reached every live element a path from start reaches (over all
+ * levels), breadth first.  Returns how many were added.
+ */
+static int
+MarkFromDisk(Relation index, BufferAccessStrategy strategy, ItemPointer start,
+			 HnswTidSet *reached)
+{
+	ItemPointerData *queue;
+	int			head = 0,
+				tail = 0,
+				cap = 1024;
+
+	if (!HnswTidSetAdd(reached, start))
+		return 0;
+	queue = palloc(sizeof(ItemPointerData) * cap);
+	queue[tail++] = *start;
+	while (head < tail)
+	{
+		ItemPointerData cur = queue[head++];
+		Buffer		buf;
+		HnswElementTuple etup;
+		ItemPointerData list[HNSW_NEIGHBOR_SLOTS(HNSW_MAX_M, HNSW_MAX_LEVEL)];
+		int			n = 0,
+					i;
+
+		if ((head & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		buf = ReadBufferExtended(index, MAIN_FORKNUM, ItemPointerGetBlockNumber(&cur),
+								 RBM_NORMAL, strategy);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		etup = HnswGetElement(BufferGetPage(buf), ItemPointerGetOffsetNumber(&cur));
+		if (etup != NULL && !etup->deleted)
+		{
+			for (i = 0; i < HNSW_NEIGHBOR_SLOTS(etup->m, etup->level); i++)
+				if (ItemPointerIsValid(&etup->neighbors[i]))
+					list[n++] = etup->neighbors[i];
+		}
+		UnlockReleaseBuffer(buf);
+		for (i = 0; i < n; i++)
+		{
+			if (!HnswTidSetAdd(reached, &list[i]))
+				continue;
+			if (tail == cap)
+			{
+				cap *= 2;
+				queue = repalloc(queue, sizeof(ItemPointerData) * cap);
+			}
+			queue[tail++] = list[i];
+		}
+	}
+	pfree(queue);
+	return tail;
+}
+
+/* Orders (distance, index) pairs nearest first. */
+static int
+CompareByDist(const void *a, const void *b)
+{
+	const HnswHeapEntry *x = a;
+	const HnswHeapEntry *y = b;
+
+	return (x->key > y->key) - (x->key < y->key);
+}
+
+/*
+ * Gives the live element at tid (no path reaches it) a link on level 0 from
+ * the nearest element a search from the entry point finds: the nearest
+ * whose list has room, else through the heuristic, else by force.
+ */
+static bool
+LinkFromNearest(Relation index, HnswSupport *support, ItemPointer tid,
+				HnswMetaPageData *meta)
+{
+	HnswElementTuple etup = HnswCopyElement(index, tid);
+	ItemPointerData entry;
+	HnswSearch	s;
+	HnswHeapEntry *order;
+	int			n = 0,
+				i;
+
+	if (etup == NULL || etup->ntids == 0)
+		return false;
+	ItemPointerSet(&entry, meta->entryBlkno, meta->entryOffno);
+	if (!HnswSearchGreedy(index, support, HnswElementValue(etup), etup->m, &entry,
+						  meta->entryLevel, 0, &entry))
+		return false;
+	HnswSearchInit(&s, index, support, HnswElementValue(etup), etup->m, 0, true);
+	HnswSearchAddEntry(&s, &entry);
+	HnswSearchRun(&s, meta->efConstruction, 0, 0);
+	order = palloc(sizeof(HnswHeapEntry) * Max(s.result.n, 1));
+	for (i = 0; i < s.result.n; i++)
+	{
+		HnswItem   *item = HnswSearchItem(&s, s.result.a[i].idx);
+
+		if (ItemPointerEquals(&item->tid, tid) || item->value == NULL)
+			continue;
+		order[n].key = item->dist;
+		order[n++].idx = s.result.a[i].idx;
+	}
+	qsort(order, n, sizeof(HnswHeapEntry), CompareByDist);
+	for (i = 0; i < n; i++)
+		if (HnswAppendLink(index, &HnswSearchItem(&s, order[i].idx)->tid, 0, tid))
+			return true;
+	if (n == 0)
+		return false;
+	if (HnswAddBackLink(index, support, &HnswSearchItem(&s, order[0].idx)->tid, 0, tid,
+						HnswElementValue(etup), order[0].key, false, NULL, NULL))
+		return true;
+	return HnswAddBackLink(index, support, &HnswSearchItem(&s, order[0].idx)->tid, 0, tid,
+						   HnswElementValue(etup), order[0].key, true, NULL, NULL);
+}
+
+/*
+ * Links every live element that no path from the entry point reaches (a
+ * VACUUM that rewrote lists can cut off a group of elements that still link
+ * to each other).  Walks the graph from the entry point, relinks what it
+ * missed, and walks again from each relinked element; a few rounds at most.
+ * The caller holds the update lock.  Returns the number of links added.
+ */
+int
+HnswLinkUnreachable(Relation index, HnswSupport *support, BufferAccessStrategy strategy)
+{
+	HnswMetaPageData meta;
+	HnswTidSet	reached;
+	ItemPointerData entry;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index),
+				blkno;
+	MemoryContext tmp = AllocSetContextCreate(CurrentMemoryContext, "hnsw relink",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(tmp);
+	int			added = 0,
+				round;
+
+	HnswReadMeta(index, &meta);
+	if (!BlockNumberIsValid(meta.entryBlkno))
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(tmp);
+		return 0;
+	}
+	ItemPointerSet(&entry, meta.entryBlkno, meta.entryOffno);
+	HnswTidSetInit(&reached, 1024);
+	MarkFromDisk(index, strategy, &entry, &reached);
+	for (round = 0; round < 3; round++)
+	{
+		int			missed = 0;
+
+		for (blkno = HNSW_METAPAGE_BLKNO + 1; blkno < nblocks; blkno++)
+		{
+			Buffer		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, strategy);
+			Page		page;
+			OffsetNumber off,
+						maxoff;
+			ItemPointerData orphans[MaxIndexTuplesPerPage];
+			int			norphans = 0,
+						i;
+
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+			maxoff = PageGetMaxOffsetNumber(page);
+			for (off = FirstOffsetNumber; off <= maxoff; off++)
+			{
+				HnswElementTuple etup = HnswGetElement(page, off);
+				ItemPointerData t;
+
+				if (etup == NULL || etup->deleted || etup->ntids == 0)
+					continue;
+				ItemPointerSet(&t, blkno, off);
+				if (!HnswTidSetContains(&reached, &t))
+					orphans[norphans++] = t;
+			}
+			UnlockReleaseBuffer(buf);
+			for (i = 0; i < norphans; i++)
+			{
+				if (HnswTidSetContains(&reached, &orphans[i]))
+					continue;
+				missed++;
+				if (LinkFromNearest(index, support, &orphans[i], &meta))
+				{
+					added++;
+					MarkFromDisk(index, strategy, &orphans[i], &reached);
+				}
+			}
+			vacuum_delay_point();
+		}
+		if (missed == 0)
+			break;
+		/* a forced link may have cut off another element: walk again */
+		HnswTidSetInit(&reached, 1024);
+		MarkFromDisk(index, strategy, &entry, &reached);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(tmp);
+	if (added > 0)
+		elog(DEBUG1, "hnsw vacuum linked %d unreachable elements of \"%s\"",
+			 added, RelationGetRelationName(index));
 	return added;
 }

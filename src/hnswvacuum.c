@@ -17,6 +17,9 @@
  *   4. Empty elements are flagged deleted and their lists cleared.  Nothing
  *	    points at them any more; their space is not reused, so a TID held by
  *	    a concurrent scan never changes meaning.
+ *   5. A walk from the entry point finds live elements no path reaches
+ *	    (rewritten lists can cut off a group that links only to itself) and
+ *	    links each from its nearest reached element (hnswlinks.c).
  */
 #include "hnsw.h"
 
@@ -446,6 +449,9 @@ RepairGraph(IndexVacuumInfo *info, HnswTidSet *dead)
 		UnlockReleaseBuffer(buf);
 		vacuum_delay_point();
 	}
+
+	/* 5: nothing live may be left that no path reaches (see hnswlinks.c) */
+	HnswLinkUnreachable(index, &support, info->strategy);
 
 	UnlockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
 	MemoryContextDelete(tmp);
