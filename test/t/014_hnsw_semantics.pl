@@ -58,6 +58,23 @@ $node->safe_psql('postgres', q{
 		SELECT count(*) FROM (SELECT id FROM dup ORDER BY v <-> '[1,1,1,1]' LIMIT 500) x
 		JOIN dup USING (id) WHERE dup.v = '[1,1,1,1]'}), 500, '500 identical vectors are all returned');
 }
+is($node->safe_psql('postgres', q{SELECT count(*) FROM vectron_hnsw_check('dup_v_idx')}), '0',
+	'the build leaves no duplicate element unreachable');
+
+# the same through the insert path: the index exists before the rows do, so
+# 50 elements of 10 TIDs each are linked one by one, all reachable
+$node->safe_psql('postgres', q{
+	CREATE TABLE dup2 (id serial PRIMARY KEY, v vector(4));
+	CREATE INDEX dup2_v ON dup2 USING hnsw (v vector_l2_ops);
+	INSERT INTO dup2 (v) SELECT ARRAY[random(), random(), random(), random()] FROM generate_series(1, 250);
+	INSERT INTO dup2 (v) SELECT '[1,1,1,1]' FROM generate_series(1, 500);
+	INSERT INTO dup2 (v) SELECT ARRAY[random(), random(), random(), random()] FROM generate_series(1, 250);
+});
+is($node->safe_psql('postgres', q{SET enable_seqscan = off; SET hnsw.iterative_scan = relaxed_order;
+	SELECT count(*) FROM (SELECT id FROM dup2 ORDER BY v <-> '[1,1,1,1]' LIMIT 500) x
+	JOIN dup2 USING (id) WHERE dup2.v = '[1,1,1,1]'}), 500, 'inserted one by one, 500 identical vectors are all returned');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM vectron_hnsw_check('dup2_v')}), '0',
+	'vectron_hnsw_check finds nothing wrong with the duplicates');
 
 # filtered search at 1% selectivity returns k rows with an iterative scan
 $node->safe_psql('postgres', q{
