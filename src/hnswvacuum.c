@@ -2,7 +2,7 @@
  * hnswvacuum.c
  *	  VACUUM for HNSW: remove dead heap TIDs and repair the graph.
  *
- * Four passes, each crash-safe on its own (see hnsw.c):
+ * Five passes, each crash-safe on its own (see hnsw.c):
  *   1. Every element loses its dead heap TIDs.  An element left with none
  *	    still routes searches but is never returned or linked to anew.  No
  *	    heavyweight lock: inserts never add a TID to an empty element.
@@ -258,7 +258,7 @@ RelinkElement(Relation index, HnswSupport *support, ItemPointer tid, HnswTidSet 
 						HnswElementValue(etup), dists[sel[0]], true, NULL, NULL);
 }
 
-/* Passes 2 to 4 of the vacuum, under the update lock. */
+/* Passes 2 to 5 of the vacuum, under the update lock. */
 static void
 RepairGraph(IndexVacuumInfo *info, HnswTidSet *dead)
 {
