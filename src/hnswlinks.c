@@ -23,9 +23,10 @@
  *  - In memory (the build): HnswLinkOrphansMem, called once before the
  *	  graph is written, walks every level from the entry point and links
  *	  each element no path reaches from the nearest reached element of that
- *	  level, so the written graph has no unreachable element.  Orphans are
- *	  rare (a few per thousand at most, more with many identical values),
- *	  so the nearest element is found by brute force.
+ *	  level, so the written graph has no unreachable element.  The linking
+ *	  element is the nearest reached one among the orphan's own neighbours;
+ *	  only when none is reached are all elements compared (orphans are
+ *	  rare, a few per thousand at most).
  */
 #include "hnsw.h"
 
@@ -251,14 +252,14 @@ CountIncoming(OrphanGraph *g, int lc, int *incoming)
 }
 
 /*
- * Links orphan o into the list of a reached element of level lc: the
- * nearest one with room, else the nearest one, replacing its farthest
- * neighbour that keeps another incoming link.  Returns false if no
- * element could take it.
+ * Links orphan o into the list of a reached element of level lc (with
+ * ownOnly one of o's own neighbours, else any): the nearest one with
+ * room, else the nearest one, replacing its farthest neighbour that keeps
+ * another incoming link.  Returns false if no element could take it.
  */
 static bool
 LinkOrphan(OrphanGraph *g, HnswSupport *support, int lc, int o, bool *reached,
-		   int *incoming)
+		   int *incoming, bool ownOnly)
 {
 	int			cap = HNSW_LAYER_CAPACITY(g->m, lc);
 	int			bestRoom = -1,
@@ -268,27 +269,42 @@ LinkOrphan(OrphanGraph *g, HnswSupport *support, int lc, int o, bool *reached,
 	int			e,
 				i;
 	char	   *ov = GValue(g, o);
+	int32	   *own = GNeighbors(g, o) + HNSW_LAYER_START(g->m, lc);
+	int			k,
+				pass;
 
-	for (e = 0; e < g->n; e++)
+	/*
+	 * With ownOnly among the orphan's own neighbours (its nearest, and
+	 * usually reached), else among all elements.
+	 */
+	for (pass = ownOnly ? 0 : 1; pass < (ownOnly ? 1 : 2); pass++)
 	{
-		int32	   *list;
-		float		d;
+		int			limit = pass == 0 ? cap : g->n;
 
-		if (e == o || !reached[e] || GNeighbors(g, e) == NULL || GLevel(g, e) < lc)
-			continue;
-		if ((e & 1023) == 0)
-			CHECK_FOR_INTERRUPTS();
-		list = GNeighbors(g, e) + HNSW_LAYER_START(g->m, lc);
-		d = HnswDistance(support, ov, GValue(g, e));
-		if (bestAny < 0 || d < dAny)
+		for (k = 0; k < limit; k++)
 		{
-			bestAny = e;
-			dAny = d;
-		}
-		if (list[cap - 1] < 0 && (bestRoom < 0 || d < dRoom))
-		{
-			bestRoom = e;
-			dRoom = d;
+			int32	   *list;
+			float		d;
+
+			if (pass == 0 && own[k] < 0)
+				break;
+			e = pass == 0 ? own[k] : k;
+			if (e == o || !reached[e] || GNeighbors(g, e) == NULL || GLevel(g, e) < lc)
+				continue;
+			if ((k & 1023) == 1023)
+				CHECK_FOR_INTERRUPTS();
+			list = GNeighbors(g, e) + HNSW_LAYER_START(g->m, lc);
+			d = HnswDistance(support, ov, GValue(g, e));
+			if (bestAny < 0 || d < dAny)
+			{
+				bestAny = e;
+				dAny = d;
+			}
+			if (list[cap - 1] < 0 && (bestRoom < 0 || d < dRoom))
+			{
+				bestRoom = e;
+				dRoom = d;
+			}
 		}
 	}
 	if (bestRoom >= 0)
@@ -389,7 +405,8 @@ HnswLinkOrphansMem(HnswSupport *support, int m, void *elems, Size stride,
 				if (reached[e] || GNeighbors(&g, e) == NULL || GLevel(&g, e) < lc)
 					continue;
 				again = true;
-				if (LinkOrphan(&g, support, lc, e, reached, incoming))
+				if (LinkOrphan(&g, support, lc, e, reached, incoming, true) ||
+					LinkOrphan(&g, support, lc, e, reached, incoming, false))
 				{
 					added++;
 					MarkFrom(&g, lc, e, reached, queue);
