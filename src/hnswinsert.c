@@ -9,6 +9,11 @@
  * neighbour that gains a link back, then the metapage if the entry point
  * moves up.  A crash between records leaves an element that is only less
  * reachable, never a link to something that does not exist.
+ *
+ * A back link that prunes a full list never takes the last incoming link
+ * away from an element (ProtectDropped, with hnswlinks.c): the element is
+ * linked from the new element first (its own record, before the pruned
+ * list's), or it stays in the list.
  */
 #include "hnsw.h"
 
