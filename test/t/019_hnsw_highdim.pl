@@ -1,4 +1,4 @@
-# 018_hnsw_highdim.pl: an HNSW index of 3,072-dimension vectors (stored as
+# 019_hnsw_highdim.pl: an HNSW index of 3,072-dimension vectors (stored as
 # SQ8 codes, see docs/hnsw.md) survives an immediate stop during inserts:
 # after recovery and VACUUM, vectron_hnsw_check is clean, every committed
 # row is found by an index search for its own vector, and index order is
