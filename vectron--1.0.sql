@@ -369,3 +369,20 @@ CREATE FUNCTION vectron_hnsw_check(index regclass,
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
 
 COMMENT ON FUNCTION vectron_hnsw_check(regclass) IS 'walks an hnsw index and returns one row per structural problem (none when sound)';
+
+CREATE FUNCTION vectron_index_stats(index regclass, check_heap boolean DEFAULT true,
+	OUT pages bigint, OUT bytes bigint, OUT elements bigint, OUT heap_tids bigint,
+	OUT dead_tids bigint, OUT empty_elements bigint, OUT removed_elements bigint,
+	OUT max_level integer, OUT elements_per_level bigint[], OUT avg_degree_level0 double precision,
+	OUT entry_point tid, OUT entry_level integer, OUT m integer, OUT ef_construction integer)
+	RETURNS record
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION vectron_index_stats(regclass, boolean) IS 'one row describing an hnsw index: pages, elements, heap TIDs, entries whose rows are gone but not vacuumed (check_heap), levels, level-0 degree, entry point';
+
+CREATE FUNCTION vectron_counters(OUT preloaded boolean, OUT scans bigint,
+	OUT scan_distances bigint, OUT inserts bigint, OUT insert_distances bigint)
+	RETURNS record
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION vectron_counters() IS 'hnsw scans, inserts and distance computations across backends since start (only with vectron in shared_preload_libraries; NULLs otherwise)';

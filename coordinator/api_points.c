@@ -1233,13 +1233,16 @@ search_cancel(HttpRequest *req, void *arg)
 /*
  * Per-request settings, sent ahead of the shard queries in the same
  * pipeline (so in the same implicit transaction; is_local = true keeps them
- * there).  hnsw.ef_search works as a placeholder before the HNSW code
- * defines it.  With a filter, iterative index scans are switched on only if
- * the worker's HNSW knows the setting and the value, so an older or
- * different build degrades to a plain scan instead of failing; the vector
- * literal in FROM loads the extension's library (at planning) so that its
- * settings are visible in pg_settings.  application_name ($3) carries the
- * request id into pg_stat_activity and the worker's log (%a).
+ * there).  hnsw.ef_search and hnsw.iterative_scan work as placeholders
+ * until the extension's library is loaded (at planning, by the vector
+ * literal), which then validates them.  Every search scans iteratively
+ * (relaxed order; the merge sorts anyway): index entries of rows updated or
+ * deleted since the last VACUUM are not visible and would otherwise use up
+ * the ef_search candidates, so fewer than k rows could come back although k
+ * live rows exist (test deadver-search-returns-all-k: 1 of 30 without it).
+ * The scan only goes past ef_search when the executor asks for more rows.
+ * application_name ($3) carries the request id into pg_stat_activity and
+ * the worker's log (%a).
  * enable_seqscan is off for the request: with high-dimensional vectors
  * TOASTed out of line, PostgreSQL's costs make a sequential scan of a shard
  * look cheaper than the HNSW index, and a shard search must use the index
@@ -1248,13 +1251,8 @@ search_cancel(HttpRequest *req, void *arg)
  */
 #define SEARCH_PRELUDE \
 	"SELECT set_config('hnsw.ef_search', $1, true), set_config('statement_timeout', $2, true), " \
-	"set_config('application_name', $3, true), set_config('enable_seqscan', 'off', true)"
-#define SEARCH_PRELUDE_FILTER \
-	"SELECT set_config('hnsw.ef_search', $1, true), set_config('statement_timeout', $2, true), " \
 	"set_config('application_name', $3, true), set_config('enable_seqscan', 'off', true), " \
-	"(SELECT set_config(name, 'relaxed_order', true) FROM pg_settings " \
-	" WHERE name = 'hnsw.iterative_scan' AND 'relaxed_order' = ANY (enumvals)) " \
-	"FROM (SELECT '[0]'::vector) AS load_library"
+	"set_config('hnsw.iterative_scan', 'relaxed_order', true)"
 
 void
 api_search(HttpRequest *req, const char *name, bool batch)
@@ -1325,7 +1323,7 @@ api_search(HttpRequest *req, const char *name, bool batch)
 		params_add(&pre, timeout);
 		params_add_owned(&pre, xasprintf("vectron-coordinator %s", req->id));
 		sp->f = fanout_start(m, c, NULL,
-							 sp->has_filter ? SEARCH_PRELUDE_FILTER : SEARCH_PRELUDE,
+							 SEARCH_PRELUDE,
 							 &pre, search_build, sa, search_one_done, sa);
 		params_free(&pre);
 	}

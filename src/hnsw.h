@@ -306,6 +306,11 @@ extern IndexBulkDeleteResult *hnswbulkdelete(IndexVacuumInfo *info,
 extern IndexBulkDeleteResult *hnswvacuumcleanup(IndexVacuumInfo *info,
 												IndexBulkDeleteResult *stats);
 
+/* hnswstats.c */
+extern void HnswCountersInit(void);
+extern void HnswCountScan(int64 distances);
+extern void HnswCountInsert(int64 distances);
+
 /* hnswvalidate.c */
 extern bool hnswvalidate(Oid opclassoid);
 

@@ -417,6 +417,11 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 	/* an identical value already indexed takes the heap TID */
 	{
 		HnswSearch *s = layers[0];
+		int64		distances = 0;
+
+		for (lc = top; lc >= 0; lc--)
+			distances += layers[lc]->evaluated;
+		HnswCountInsert(distances);
 
 		for (i = 0; i < s->result.n; i++)
 		{

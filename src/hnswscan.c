@@ -75,6 +75,8 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 	MemoryContext old;
 
+	if (so->started)
+		HnswCountScan(so->search ? so->search->evaluated : 0);
 	MemoryContextReset(so->ctx);
 	so->query = NULL;
 	so->started = false;
@@ -321,6 +323,8 @@ hnswendscan(IndexScanDesc scan)
 {
 	HnswScanOpaque so = (HnswScanOpaque) scan->opaque;
 
+	if (so->started)
+		HnswCountScan(so->search ? so->search->evaluated : 0);
 	MemoryContextDelete(so->ctx);
 	pfree(so);
 	scan->opaque = NULL;
