@@ -47,7 +47,8 @@ static VectorData *qbuf[2];
 bool
 HnswQuantIs(const char *value)
 {
-	return ((const HnswQuantData *) value)->tag == HNSW_QUANT_TAG;
+	return ((const HnswQuantData *) value)->tag == HNSW_QUANT_TAG &&
+		((const HnswQuantData *) value)->dim >= HNSW_QUANT_MIN_DIMS;
 }
 
 /* True for the kinds whose values are float vectors. */
