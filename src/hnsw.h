@@ -157,6 +157,7 @@ typedef struct HnswSupport
 {
 	HnswKind	kind;
 	bool		normalize;		/* cosine: store unit vectors, skip zeros */
+	bool		scanBound;		/* scan: full query, lower bounds to codes */
 	double		maxNormSq;		/* MIPS: squared radius of the lifting sphere */
 	FmgrInfo   *distproc;
 	FmgrInfo   *normproc;
@@ -286,6 +287,14 @@ extern int	HnswLinkUnreachable(Relation index, HnswSupport *support,
 extern int	HnswLinkOrphansMem(HnswSupport *support, int m, void *elems, Size stride,
 							   Size offValue, Size offNeighbors, Size offLevel,
 							   int nelems, int entry);
+/* hnswquant.c: SQ8 codes for vectors of HNSW_QUANT_MIN_DIMS or more */
+#define HNSW_QUANT_MIN_DIMS 2001
+extern bool HnswQuantIs(const char *value);
+extern bool HnswQuantWanted(HnswSupport *support, int dims);
+extern char *HnswQuantize(const char *value);
+extern double HnswValueNormSq(const char *value);
+extern float HnswQuantDistance(HnswSupport *support, const char *a, const char *b);
+extern double HnswQuantOrderValue(HnswSupport *support, float dist);
 
 /* hnswbuild.c */
 extern IndexBuildResult *hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo);

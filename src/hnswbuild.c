@@ -332,8 +332,7 @@ BuildGraph(HnswBuildState *bs)
 
 		for (i = 0; i < bs->nelems; i++)
 		{
-			Vector		v = (Vector) bs->elems[i].value;
-			double		sq = distance_kernels->inner_product(v->x, v->x, v->dim);
+			double		sq = HnswValueNormSq(bs->elems[i].value);
 
 			if (sq > maxsq)
 				maxsq = sq;

@@ -33,6 +33,7 @@ typedef struct HnswScanOpaqueData
 	int			tidpos;
 	float		lastDist;
 	bool		anyReturned;
+	bool		quant;			/* elements are codes: return lower bounds */
 	/* a NULL query (or a zero one under cosine) returns every row, as pgvector */
 	bool		fullScan;
 	BlockNumber nextBlock;
@@ -55,6 +56,14 @@ hnswbeginscan(Relation index, int nkeys, int norderbys)
 	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "hnsw scan",
 									0, 64 * 1024, 64 * 1024);
 	HnswInitSupport(index, &so->support, false);
+	so->support.scanBound = true;	/* full query; lower bounds to codes */
+	if (norderbys > 0)
+	{
+		/* lower bounds for high-dimension codes (the AM allocates these) */
+		scan->xs_orderbyvals = palloc0(sizeof(Datum) * norderbys);
+		scan->xs_orderbynulls = palloc(sizeof(bool) * norderbys);
+		memset(scan->xs_orderbynulls, true, sizeof(bool) * norderbys);
+	}
 	scan->opaque = so;
 	return scan;
 }
@@ -92,7 +101,10 @@ hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys, int no
 		old = MemoryContextSwitchTo(so->ctx);
 		q = HnswFormValue(&so->support, scan->orderByData[0].sk_argument, &ok);
 		if (ok)
+		{
 			so->query = q;
+			so->quant = HnswQuantWanted(&so->support, HnswValueDims(&so->support, q));
+		}
 		else
 			so->fullScan = true;
 		MemoryContextSwitchTo(old);
@@ -281,6 +293,14 @@ hnswgettuple(IndexScanDesc scan, ScanDirection dir)
 				scan->xs_heaptid = item->heaptids[so->tidpos++];
 				scan->xs_recheck = false;
 				scan->xs_recheckorderby = false;
+				if (so->quant)
+				{
+					/* item->dist is a lower bound: the executor re-ranks */
+					scan->xs_orderbyvals[0] =
+						Float8GetDatum(HnswQuantOrderValue(&so->support, item->dist));
+					scan->xs_orderbynulls[0] = false;
+					scan->xs_recheckorderby = true;
+				}
 				so->lastDist = item->dist;
 				so->anyReturned = true;
 				MemoryContextSwitchTo(old);

@@ -86,6 +86,7 @@ HnswInitSupport(Relation index, HnswSupport *support, bool forGraph)
 	support->kind = KindFromProc(distoid, hasNorm);
 	support->normalize = (support->kind == HNSW_KIND_COSINE);
 	support->maxNormSq = 0;
+	support->scanBound = false;
 	if (forGraph && support->kind == HNSW_KIND_IP)
 		support->kind = HNSW_KIND_MIPS;
 }
@@ -94,6 +95,12 @@ HnswInitSupport(Relation index, HnswSupport *support, bool forGraph)
 float
 HnswDistance(HnswSupport *support, const char *a, const char *b)
 {
+	/* vectron: high-dimension codes (hnswquant.c) */
+	if (support->kind <= HNSW_KIND_L1 || support->kind == HNSW_KIND_MIPS)
+	{
+		if (HnswQuantIs(a) || HnswQuantIs(b))
+			return HnswQuantDistance(support, a, b);
+	}
 	switch (support->kind)
 	{
 		case HNSW_KIND_L2:
@@ -208,6 +215,10 @@ HnswFormValue(HnswSupport *support, Datum value, bool *ok)
 		if (!(norm > 0))
 			*ok = false;
 	}
+	/* vectron: high dimensions are stored as SQ8 codes (hnswquant.c) */
+	if (*ok && !support->scanBound &&
+		HnswQuantWanted(support, ((const VectorData *) copy)->dim))
+		return HnswQuantize(copy);
 	return copy;
 }
 

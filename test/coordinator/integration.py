@@ -314,7 +314,7 @@ def run_tests(c, st):
         ({"name": "Bad", "dimension": 3}, "name"),
         ({"name": "x" * 64, "dimension": 3}, "name"),
         ({"name": "ok1", "dimension": 0}, "dimension"),
-        ({"name": "ok1", "dimension": 2001}, "dimension"),
+        ({"name": "ok1", "dimension": 4097}, "dimension"),
         ({"name": "ok1"}, "dimension"),
         ({"name": "ok1", "dimension": 3, "metric": "hamming"}, "metric"),
         ({"name": "ok1", "dimension": 3, "shards": 0}, "shards"),
