@@ -59,6 +59,15 @@ int cf_auth_rate_key_burst;
 int cf_auth_cache_poll_ms;
 int cf_auth_metrics_public;
 char *cf_auth_admin_allow;
+char *cf_tls_cert_file;
+char *cf_tls_key_file;
+char *cf_tls_ca_file;
+char *cf_tls_client_auth;
+char *cf_tls_ciphers;
+char *cf_pg_sslmode;
+char *cf_pg_sslrootcert;
+char *cf_pg_sslcert;
+char *cf_pg_sslkey;
 
 typedef enum ConfigType { CF_INT, CF_STR } ConfigType;
 
@@ -117,6 +126,24 @@ static const ConfigItem config_items[] = {
 	{"auth_cache_poll_ms", CF_INT, &cf_auth_cache_poll_ms, false, "1000", 50, 60000},
 	{"auth_metrics_public", CF_INT, &cf_auth_metrics_public, false, "0", 0, 1},
 	{"auth_admin_allow", CF_STR, &cf_auth_admin_allow, false, ""},
+	/*
+	 * TLS: see docs/security.md.  HTTPS is on when tls_cert_file is set; the
+	 * files are re-read on SIGHUP (turning HTTPS on or off needs a restart).
+	 * pg_ssl* become libpq's sslmode/sslrootcert/sslcert/sslkey for worker
+	 * and metadata connections; empty leaves libpq's default (prefer).
+	 */
+	{"tls_cert_file", CF_STR, &cf_tls_cert_file, true, ""},
+	{"tls_key_file", CF_STR, &cf_tls_key_file, true, ""},
+	{"tls_ca_file", CF_STR, &cf_tls_ca_file, true, ""},
+	{"tls_client_auth", CF_STR, &cf_tls_client_auth, true, "none"},
+	{"tls_ciphers", CF_STR, &cf_tls_ciphers, true,
+	 "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+	 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+	 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"},
+	{"pg_sslmode", CF_STR, &cf_pg_sslmode, false, ""},
+	{"pg_sslrootcert", CF_STR, &cf_pg_sslrootcert, false, ""},
+	{"pg_sslcert", CF_STR, &cf_pg_sslcert, false, ""},
+	{"pg_sslkey", CF_STR, &cf_pg_sslkey, false, ""},
 };
 #define N_ITEMS (sizeof(config_items) / sizeof(config_items[0]))
 
@@ -171,6 +198,21 @@ config_store(const ConfigItem *it, const char *value, char *why, size_t whylen)
 		 strcmp(value, "admin") != 0)) {
 		snprintf(why, whylen, "%s must be %s, not \"%s\"", it->name,
 				 it->name[4] ? "open or admin" : "on or off", value);
+		return false;
+	}
+	if (strcmp(it->name, "tls_client_auth") == 0 && strcmp(value, "none") != 0 &&
+		strcmp(value, "optional") != 0 && strcmp(value, "require") != 0) {
+		snprintf(why, whylen, "tls_client_auth must be none, optional or require, not \"%s\"",
+				 value);
+		return false;
+	}
+	if (strcmp(it->name, "pg_sslmode") == 0 && value[0] && strcmp(value, "disable") != 0 &&
+		strcmp(value, "allow") != 0 && strcmp(value, "prefer") != 0 &&
+		strcmp(value, "require") != 0 && strcmp(value, "verify-ca") != 0 &&
+		strcmp(value, "verify-full") != 0) {
+		snprintf(why, whylen,
+				 "pg_sslmode must be disable, allow, prefer, require, verify-ca or verify-full, "
+				 "not \"%s\"", value);
 		return false;
 	}
 	if (config_dry_run)

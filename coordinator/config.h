@@ -53,6 +53,16 @@ extern int cf_auth_rate_key_burst;
 extern int cf_auth_cache_poll_ms;
 extern int cf_auth_metrics_public;
 extern char *cf_auth_admin_allow;
+/* TLS (issue 5): HTTPS for clients (http.c), libpq SSL to workers and metadata */
+extern char *cf_tls_cert_file;
+extern char *cf_tls_key_file;
+extern char *cf_tls_ca_file;
+extern char *cf_tls_client_auth;
+extern char *cf_tls_ciphers;
+extern char *cf_pg_sslmode;
+extern char *cf_pg_sslrootcert;
+extern char *cf_pg_sslcert;
+extern char *cf_pg_sslkey;
 
 /* Reset every setting to its default. */
 void config_set_defaults(void);

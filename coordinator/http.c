@@ -8,16 +8,25 @@
  * and the handler runs; bytes of a next pipelined request wait in the
  * input buffer until the answer is written.  Reading stays on while a
  * request runs, so EOF from the client is seen and cancels the request.
+ *
+ * With HTTPS on (tls.c), each accepted socket gets an OpenSSL bufferevent
+ * in accepting state instead of a socket one; everything above the
+ * bufferevent is the same, so keep-alive, streaming bodies, backpressure
+ * and hang-up cancellation behave as over plain HTTP.  A client that
+ * closes without a TLS close_notify is an ordinary EOF (dirty shutdown
+ * allowed), and a failed handshake is logged and the connection dropped.
  */
 #include "http.h"
 
 #include "config.h"
 #include "log.h"
 #include "obs.h"
+#include "tls.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
 #include <http_parser.h>
 #include <netinet/in.h>
@@ -44,6 +53,8 @@ struct HttpConn {
 	bool body_paused;		/* a body sink asked to stop reading */
 	struct event *resume;
 	char peer[64];
+	bool tls;				/* an OpenSSL bufferevent */
+	bool tls_up;			/* its handshake finished */
 	HttpConn *next, *prev;
 };
 
@@ -580,6 +591,18 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	HttpConn *hc = arg;
 
+	if ((what & BEV_EVENT_ERROR) && hc->tls) {
+		unsigned long e = bufferevent_get_openssl_error(bev);
+
+		if (e) {
+			char msg[512];
+
+			tls_error_string(e, msg, sizeof(msg));
+			log_info("client %s: TLS %s: %s", hc->peer,
+					 hc->tls_up ? "error" : "handshake failed", msg);
+		}
+	} else if ((what & BEV_EVENT_CONNECTED) && hc->tls)
+		hc->tls_up = true;
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
 		conn_free(hc);
 }
@@ -595,7 +618,22 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		return;
 	}
 	hc = xcalloc(1, sizeof(HttpConn));
-	hc->bev = bufferevent_socket_new(http_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (tls_server_enabled()) {
+		SSL *ssl = tls_server_new_ssl();
+
+		if (!ssl) {
+			log_warning("cannot create a TLS session; closing the connection");
+			evutil_closesocket(fd);
+			free(hc);
+			return;
+		}
+		/* the bufferevent owns the SSL and, with CLOSE_ON_FREE, the socket */
+		hc->bev = bufferevent_openssl_socket_new(http_base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+												 BEV_OPT_CLOSE_ON_FREE);
+		bufferevent_openssl_set_allow_dirty_shutdown(hc->bev, 1);
+		hc->tls = true;
+	} else
+		hc->bev = bufferevent_socket_new(http_base, fd, BEV_OPT_CLOSE_ON_FREE);
 	http_parser_init(&hc->parser, HTTP_REQUEST);
 	hc->parser.data = hc;
 	sb_init(&hc->url);

@@ -21,6 +21,7 @@
 #include "shardmap.h"
 #include "shardmove.h"
 #include "stats.h"
+#include "tls.h"
 #include "workerconn.h"
 
 #include <event2/dns.h>
@@ -130,6 +131,7 @@ sighup_cb(evutil_socket_t sig, short what, void *arg)
 		!config_apply_env(err, sizeof(err)) || !apply_flags(err, sizeof(err)))
 		log_error("SIGHUP: reload failed after validation: %s", err);
 	log_configure(cf_log_level, cf_log_format);
+	tls_server_reload();
 	log_info("SIGHUP: configuration reloaded from %s", config_path);
 }
 
@@ -140,6 +142,7 @@ main(int argc, char **argv)
 	struct evdns_base *dns;
 	struct event *sigterm, *sigint, *sighup;
 	bool print_config = false;
+	char *meta_dsn;
 
 	signal(SIGPIPE, SIG_IGN);
 	config_set_defaults();
@@ -170,9 +173,19 @@ main(int argc, char **argv)
 		fprintf(stderr, "vectron-coordinator: metadata_dsn is not set\n");
 		return 2;
 	}
+	/* TLS: a bad certificate, key or CA file stops the start, naming the path */
+	if (!tls_server_init(err, sizeof(err))) {
+		log_write(LOG_FATAL, NULL, "%s", err);
+		return 2;
+	}
+	/* the metadata DSN with the pg_ssl* settings as libpq keywords */
+	if (!(meta_dsn = workerconn_dsn_with_ssl(cf_metadata_dsn, err, sizeof(err)))) {
+		log_write(LOG_FATAL, NULL, "%s", err);
+		return 2;
+	}
 	/* blocking work happens here, before the loop serves anything */
-	if (!metadata_migrate(cf_metadata_dsn, err, sizeof(err)) ||
-		!shardmap_load_initial(cf_metadata_dsn, err, sizeof(err))) {
+	if (!metadata_migrate(meta_dsn, err, sizeof(err)) ||
+		!shardmap_load_initial(meta_dsn, err, sizeof(err))) {
 		log_write(LOG_FATAL, NULL, "%s", err);
 		return 1;
 	}
@@ -181,8 +194,8 @@ main(int argc, char **argv)
 	if (!dns)
 		dns = evdns_base_new(base, 0);
 	workerconn_init(base, dns);
-	metadata_init(cf_metadata_dsn, on_map_notify);
-	if (!authz_start(base, cf_metadata_dsn, err, sizeof(err))) {
+	metadata_init(meta_dsn, on_map_notify);
+	if (!authz_start(base, meta_dsn, err, sizeof(err))) {
 		log_write(LOG_FATAL, NULL, "%s", err);
 		return 1;
 	}
@@ -200,8 +213,9 @@ main(int argc, char **argv)
 	health_start(base);
 	stats_start(base);
 	shardmove_start(base);
-	log_info("vectron-coordinator %d listening on %s:%d (metadata schema v%d, map version %lld)",
-			 cf_coordinator_id, cf_listen_addr, http_server_port(), metadata_schema_version(),
+	log_info("vectron-coordinator %d listening on %s:%d%s (metadata schema v%d, map version %lld)",
+			 cf_coordinator_id, cf_listen_addr, http_server_port(),
+			 tls_server_enabled() ? " (HTTPS)" : "", metadata_schema_version(),
 			 (long long) shardmap_version());
 	event_base_dispatch(base);
 	health_stop();
@@ -214,6 +228,8 @@ main(int argc, char **argv)
 	event_free(sighup);
 	evdns_base_free(dns, 0);
 	event_base_free(base);
+	tls_server_shutdown();
+	free(meta_dsn);
 	log_info("stopped");
 	return 0;
 }

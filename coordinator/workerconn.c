@@ -7,6 +7,12 @@
  * only while PQflush returns 1.  Jobs wait in a FIFO per pool; a pool opens
  * connections on demand up to pool_size.  Host names resolve with
  * evdns_getaddrinfo and libpq gets both host and hostaddr.
+ *
+ * TLS: worker connections get sslmode/sslrootcert/sslcert/sslkey from the
+ * pg_ssl* settings as libpq keywords.  Since `host` stays the node's
+ * registered name (hostaddr only saves the lookup), sslmode=verify-full
+ * checks the worker's certificate against that name.  The metadata DSN
+ * gets the same keywords once at start (workerconn_dsn_with_ssl).
  */
 #include "workerconn.h"
 
@@ -582,11 +588,92 @@ conn_ctimeout_cb(evutil_socket_t fd, short what, void *arg)
 	conn_connect_failed(c, "connect timeout");
 }
 
+/* Add the pg_ssl* settings that are set as libpq keywords; returns the new n. */
+static int
+ssl_keywords(const char **keys, const char **vals, int n)
+{
+	static const struct {
+		const char *kw;
+		char **setting;
+	} map[] = {
+		{"sslmode", &cf_pg_sslmode},
+		{"sslrootcert", &cf_pg_sslrootcert},
+		{"sslcert", &cf_pg_sslcert},
+		{"sslkey", &cf_pg_sslkey},
+	};
+
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if ((*map[i].setting)[0]) {
+			keys[n] = map[i].kw;
+			vals[n++] = *map[i].setting;
+		}
+	return n;
+}
+
+/* Append a conninfo value in single quotes, escaping ' and \. */
+static void
+conninfo_quote(StrBuf *sb, const char *v)
+{
+	sb_append(sb, "'");
+	for (; *v; v++) {
+		if (*v == '\'' || *v == '\\')
+			sb_append(sb, "\\");
+		sb_appendn(sb, v, 1);
+	}
+	sb_append(sb, "'");
+}
+
+char *
+workerconn_dsn_with_ssl(const char *dsn, char *err, size_t errlen)
+{
+	const char *keys[8], *vals[8];
+	int n = ssl_keywords(keys, vals, 0);
+	char *perr = NULL;
+	PQconninfoOption *opts = PQconninfoParse(dsn, &perr), *o;
+	StrBuf sb;
+
+	if (!opts) {
+		char *nl;
+
+		snprintf(err, errlen, "metadata_dsn: %s", perr ? perr : "cannot parse");
+		if ((nl = strchr(err, '\n')))
+			*nl = '\0';
+		PQfreemem(perr);
+		return NULL;
+	}
+	sb_init(&sb);
+	for (o = opts; o->keyword; o++) {
+		if (!o->val)
+			continue;
+		if (sb.len)
+			sb_append(&sb, " ");
+		sb_append(&sb, o->keyword);
+		sb_append(&sb, "=");
+		conninfo_quote(&sb, o->val);
+	}
+	for (int i = 0; i < n; i++) {
+		bool named = false;
+
+		for (o = opts; o->keyword; o++)
+			if (o->val && strcmp(o->keyword, keys[i]) == 0)
+				named = true;
+		if (named)
+			continue;	/* the DSN's own choice wins */
+		if (sb.len)
+			sb_append(&sb, " ");
+		sb_append(&sb, keys[i]);
+		sb_append(&sb, "=");
+		conninfo_quote(&sb, vals[i]);
+	}
+	PQconninfoFree(opts);
+	return sb_steal(&sb);
+}
+
 static void
 conn_begin_connect(PgConn *c)
 {
 	PgPool *p = c->pool;
-	const char *keys[12], *vals[12];
+	const char *keys[20], *vals[20];
 	char port[16], opts[128];
 	int n = 0;
 
@@ -612,6 +699,7 @@ conn_begin_connect(PgConn *c)
 		}
 		keys[n] = "options";
 		vals[n++] = opts;
+		n = ssl_keywords(keys, vals, n);
 	}
 	keys[n] = "application_name";
 	vals[n++] = "vectron-coordinator";

@@ -62,6 +62,13 @@ struct event_base *workerconn_base(void);
 /* The pool of a worker node, created on first use, updated if moved. */
 PgPool *workerconn_pool_for_node(int node_id, const char *name, const char *host, int port,
 								 const char *dbname);
+/*
+ * The metadata DSN with the pg_ssl* settings added as libpq keywords
+ * (sslmode, sslrootcert, sslcert, sslkey) where the DSN does not name them
+ * itself; URI or key=value in, key=value out (malloc'd).  NULL with err
+ * filled when libpq cannot parse the DSN.
+ */
+char *workerconn_dsn_with_ssl(const char *dsn, char *err, size_t errlen);
 /* A pool for a DSN (the metadata database). */
 PgPool *workerconn_pool_dsn(const char *name, const char *dsn);
 
