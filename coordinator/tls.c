@@ -94,6 +94,15 @@ build_ctx(char *err, size_t errlen)
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 						SSL_OP_CIPHER_SERVER_PREFERENCE);
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+	/*
+	 * Most HTTP clients close without a close_notify; OpenSSL 3 calls that
+	 * an error, which libevent's dirty-shutdown setting does not cover.
+	 * Treat it as the plain EOF it is (answers carry Content-Length, so a
+	 * truncation attack has nothing to truncate).
+	 */
+	SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+#endif
 	if (SSL_CTX_set_cipher_list(ctx, cf_tls_ciphers) != 1) {
 		tls_error_string(0, ossl, sizeof(ossl));
 		snprintf(err, errlen, "tls_ciphers \"%s\": %s", cf_tls_ciphers, ossl);
