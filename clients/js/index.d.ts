@@ -36,7 +36,11 @@ export class VectronError extends Error {
   status: number; code: string; requestId: string | null; retryAfter: number | null;
 }
 
-export interface ClientOptions { url?: string; apiKey?: string; token?: string; timeoutMs?: number; retries?: number }
+export interface ClientOptions {
+  url?: string; apiKey?: string; token?: string; timeoutMs?: number; retries?: number;
+  /** PEM file of the CA to trust for https (Node.js); default $VECTRON_CA_FILE */
+  caFile?: string;
+}
 
 export class Client {
   constructor(options?: ClientOptions);

@@ -8,7 +8,8 @@
 // a password login renewed with its refresh token.  Only requests that are
 // safe to repeat (GET, search, point get, upsert by id) are retried, and
 // only on network errors, 429 (after Retry-After) and 503.
-// For https with a private CA in Node.js, set NODE_EXTRA_CA_CERTS.
+// For https with a private CA in Node.js: the caFile option or $VECTRON_CA_FILE
+// (requests then go through node:https with that CA), or NODE_EXTRA_CA_CERTS.
 
 const env = (typeof process !== 'undefined' && process.env) ? process.env : {};
 
@@ -47,7 +48,7 @@ const enc = encodeURIComponent;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class Client {
-  constructor({ url, apiKey, token, timeoutMs = 30000, retries = 2 } = {}) {
+  constructor({ url, apiKey, token, timeoutMs = 30000, retries = 2, caFile } = {}) {
     this.url = (url || env.VECTRON_URL || 'http://127.0.0.1:8080').replace(/\/+$/, '');
     if (!/^https?:\/\/[^/]+/.test(this.url)) throw new TypeError(`url must be http(s)://host[:port], got ${this.url}`);
     this.timeoutMs = timeoutMs;
@@ -58,6 +59,32 @@ export class Client {
     this._expiry = 0;
     this._refresh = null;
     this._minting = null;
+    this._caFile = this.url.startsWith('https:') ? (caFile ?? env.VECTRON_CA_FILE ?? null) : null;
+    this._agent = null;
+  }
+
+  // fetch's subset we use, over node:https with the CA in caFile (global
+  // fetch cannot take a CA without undici's Agent, which Node does not export).
+  async _fetchWithCa(url, { method, headers, body, signal }) {
+    const https = await import('node:https');
+    if (!this._agent) {
+      const { readFileSync } = await import('node:fs');
+      this._agent = new https.Agent({ keepAlive: true, ca: readFileSync(this._caFile) });
+    }
+    return new Promise((resolve, reject) => {
+      const rq = https.request(url, { method, headers, agent: this._agent, signal }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('error', reject);
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode, headers: { get: (n) => res.headers[n.toLowerCase()] ?? null },
+            text: async () => text });
+        });
+      });
+      rq.on('error', reject);
+      rq.end(body);
+    });
   }
 
   async _send(method, path, body, auth, contentType) {
@@ -71,7 +98,7 @@ export class Client {
     const timer = setTimeout(() => ctrl.abort(), this.timeoutMs);
     let resp, text;
     try {
-      resp = await fetch(this.url + path, {
+      resp = await (this._caFile ? this._fetchWithCa.bind(this) : fetch)(this.url + path, {
         method, headers, signal: ctrl.signal,
         body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
       });

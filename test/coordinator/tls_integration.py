@@ -191,6 +191,30 @@ def run(st):
     r = subprocess.run([sys.executable, CLI, "nodes", "list"], capture_output=True, text=True, env=env)
     check("cli-without-ca-fails", r.returncode != 0 and "CERTIFICATE_VERIFY_FAILED" in r.stderr, r.stderr)
 
+    # ---- the SDKs with the CA from VECTRON_CA_FILE (Python) / caFile and the env (JS)
+    sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
+    try:
+        import vectron as sdk  # clients/python (the CLI module is loaded as vectron_cli)
+        cl = sdk.Client(url=ex.get("VECTRON_URL"), api_key=ex.get("VECTRON_API_KEY"), ca_file=ca)
+        check("python-sdk-ca-file", len(cl.nodes()["nodes"]) == 2)
+        e = fails(lambda: sdk.Client(url=ex.get("VECTRON_URL"), token=token, ca_file=os.devnull).nodes())
+        check("python-sdk-wrong-ca-fails", e is not None, e)
+    except Exception as e:  # noqa: BLE001
+        check("python-sdk-ca-file", False, repr(e))
+    js = ("import { Client } from %s;\n"
+          "const a = new Client({ caFile: process.argv[2] });\n"
+          "const b = new Client();\n"
+          "const n = (await a.request('GET', '/v1/admin/nodes')).nodes.length;\n"
+          "const m = (await b.request('GET', '/v1/admin/nodes')).nodes.length;\n"
+          "console.log(`nodes ${n} ${m}`);\n" % json.dumps(os.path.join(ROOT, "clients", "js", "index.js")))
+    jsf = os.path.join(CLUSTER, "ca_check.mjs")
+    with open(jsf, "w") as f:
+        f.write(js)
+    jenv = dict(os.environ, VECTRON_URL=ex.get("VECTRON_URL", ""), VECTRON_API_KEY=ex.get("VECTRON_API_KEY", ""),
+                VECTRON_CA_FILE=ca)
+    r = subprocess.run(["node", jsf, ca], capture_output=True, text=True, env=jenv)
+    check("js-sdk-ca-file-and-env", r.stdout.strip() == "nodes 2 2", r.stdout + r.stderr[-500:])
+
     # ---- HTTPS works; keep-alive; streamed body; names in the certificate
     s, b, c = req(port, "POST", "/v1/collections", {"name": "t", "dimension": 4, "shards": 2}, token)
     check("https-create-collection", s == 201, (s, b))

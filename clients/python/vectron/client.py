@@ -64,7 +64,8 @@ class Client:
     """A connection to a Vectron coordinator.
 
     url defaults to $VECTRON_URL; api_key to $VECTRON_API_KEY; token to
-    $VECTRON_TOKEN; ca_file (for https with a private CA) to $VECTRON_CA.
+    $VECTRON_TOKEN; ca_file (for https with a private CA) to $VECTRON_CA_FILE
+    (or $VECTRON_CA).
     """
 
     def __init__(self, url=None, api_key=None, token=None, timeout=30.0,
@@ -89,7 +90,7 @@ class Client:
         self._local = threading.local()
         self._ssl = None
         if self._scheme == "https":
-            ca_file = ca_file or os.environ.get("VECTRON_CA")
+            ca_file = ca_file or os.environ.get("VECTRON_CA_FILE") or os.environ.get("VECTRON_CA")
             self._ssl = ssl.create_default_context(cafile=ca_file)
 
     # ------------------------------------------------------------ transport
