@@ -377,6 +377,7 @@ def run(st):
     if dproc:
         s, b, _ = req(dport, "POST", "/v1/collections/t/search", {"vector": [3, 3, 1, 0], "k": 3}, token)
         msg = json.dumps(b)
+        print("   wrong worker CA: HTTP %d %s" % (s, msg[:300]))
         check("wrong-worker-ca-clear-error", s >= 500 and "certificate verify failed" in msg, (s, b))
         check("wrong-worker-ca-logged", "certificate verify failed" in read(dlog))
         stop(dproc)
