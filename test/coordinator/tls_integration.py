@@ -300,6 +300,24 @@ def run(st):
     check("tls-client-hangup-cancels-worker-query", blocked and ended and
           "went away; cancelling" in read(os.path.join(CLUSTER, "coordinator.log")), (blocked, ended))
 
+    # ---- a shard move between SSL-only workers (the subscription connects over SSL)
+    s, b, _ = req(port, "GET", "/v1/admin/collections", token=token)
+    sh = [x for c in b["collections"] if c["name"] == "t" for x in c["shard_detail"] if x["index"] == 0][0]
+    src = sh["placements"][0]["node"]
+    dst = [w["name"] for w in st["workers"] if w["name"] != src][0]
+    t = time.time()
+    s, b, _ = req(port, "POST", "/v1/admin/shards/%d/move" % sh["id"], {"from": src, "to": dst}, token)
+    m = None
+    while s == 202 and time.time() - t < 40:
+        _, m, _ = req(port, "GET", "/v1/admin/moves/%d" % b["move_id"], token=token)
+        if m["state"] != "running":
+            break
+        time.sleep(0.2)
+    s2, b2, _ = req(port, "POST", "/v1/collections/t/search", {"vector": [3, 3, 1, 0], "k": 3}, token=token)
+    check("shard-move-over-ssl", s == 202 and m and m["state"] == "done" and s2 == 200 and
+          b2["results"][0]["id"] == "3", (s, b, m))
+    print("   shard move over SSL: %.1fs" % (time.time() - t))
+
     # ---- coordinator B: client certificates required, small body limit, own cert files for SIGHUP
     bdir = os.path.join(CLUSTER, "b-tls")
     os.makedirs(bdir, exist_ok=True)
@@ -320,6 +338,13 @@ def run(st):
         mctx = ctx_with_ca(ccert, ckey)
         s, b, c = req(bport, "GET", "/v1/collections/t", token=token, ctx=mctx)
         check("require-accepts-client-cert", s == 200 and b["name"] == "t", (s, b))
+        benv = dict(os.environ, VECTRON_URL="https://127.0.0.1:%d" % bport, VECTRON_TOKEN=token,
+                    VECTRON_CA_FILE=ca)
+        r1 = subprocess.run([sys.executable, CLI, "collection", "get", "t"], capture_output=True, text=True, env=benv)
+        benv.update(VECTRON_CLIENT_CERT=ccert, VECTRON_CLIENT_KEY=ckey)
+        r2 = subprocess.run([sys.executable, CLI, "collection", "get", "t"], capture_output=True, text=True, env=benv)
+        check("cli-client-cert", r1.returncode != 0 and r2.returncode == 0 and '"name": "t"' in r2.stdout,
+              (r1.stderr[-300:], r2.stdout[-300:], r2.stderr[-300:]))
         # a body past max_body_bytes: refused when buffered, streamed through by the import
         big = [{"id": "b%d" % i, "vector": [i, 0, 0, 1], "payload": {"pad": "x" * 200}} for i in range(6000)]
         t = mctx.wrap_socket(socket.create_connection(("127.0.0.1", bport)), server_hostname="127.0.0.1")
