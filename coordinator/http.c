@@ -28,6 +28,7 @@
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/listener.h>
+#include <openssl/err.h>
 #include <http_parser.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -577,6 +578,14 @@ conn_free(HttpConn *hc)
 	if (hc->next)
 		hc->next->prev = hc->prev;
 	http_nconns--;
+	if (hc->tls_up) {
+		/* a close_notify, best effort (non-blocking; unsent is fine) */
+		SSL *ssl = bufferevent_openssl_get_ssl(hc->bev);
+
+		SSL_set_shutdown(ssl, SSL_RECEIVED_SHUTDOWN);
+		SSL_shutdown(ssl);
+		ERR_clear_error();
+	}
 	bufferevent_free(hc->bev);
 	event_free(hc->resume);
 	sb_free(&hc->url);
