@@ -14,7 +14,8 @@
  * bufferevent is the same, so keep-alive, streaming bodies, backpressure
  * and hang-up cancellation behave as over plain HTTP.  A client that
  * closes without a TLS close_notify is an ordinary EOF (dirty shutdown
- * allowed), and a failed handshake is logged and the connection dropped.
+ * allowed, and SSL_OP_IGNORE_UNEXPECTED_EOF in tls.c); we send one when we
+ * close; a failed handshake is logged and the connection dropped.
  */
 #include "http.h"
 
@@ -639,6 +640,13 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		/* the bufferevent owns the SSL and, with CLOSE_ON_FREE, the socket */
 		hc->bev = bufferevent_openssl_socket_new(http_base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
 												 BEV_OPT_CLOSE_ON_FREE);
+		if (!hc->bev) {
+			log_warning("cannot create a TLS bufferevent; closing the connection");
+			SSL_free(ssl);
+			evutil_closesocket(fd);
+			free(hc);
+			return;
+		}
 		bufferevent_openssl_set_allow_dirty_shutdown(hc->bev, 1);
 		hc->tls = true;
 	} else
