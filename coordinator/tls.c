@@ -115,6 +115,13 @@ build_ctx(char *err, size_t errlen)
 		goto fail;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, cf_tls_key_file, SSL_FILETYPE_PEM) != 1) {
+		if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+			ERR_clear_error();
+			snprintf(err, errlen,
+					 "tls_key_file %s does not match the certificate in tls_cert_file %s",
+					 cf_tls_key_file, cf_tls_cert_file);
+			goto fail;
+		}
 		tls_error_string(0, ossl, sizeof(ossl));
 		snprintf(err, errlen, "tls_key_file %s: cannot load the private key: %s",
 				 cf_tls_key_file, ossl);

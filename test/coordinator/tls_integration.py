@@ -381,6 +381,18 @@ def run(st):
               and bproc.poll() is None)
         stop(bproc)
 
+    # ---- bad TLS files stop the start, naming the setting and the path
+    for name, flags, want in (
+            ("missing-cert", ["--tls_cert_file=/nonexistent/cert.pem"], "tls_cert_file /nonexistent/cert.pem: cannot open"),
+            ("key-mismatch", ["--tls_key_file=" + ckey], "tls_key_file %s does not match" % ckey),
+            ("require-without-ca", ["--tls_client_auth=require", "--tls_ca_file="], "needs tls_ca_file")):
+        p, lg = start_coordinator("bad-" + name, vectron.free_port(), ["--coordinator_id=6"] + flags, wait=False)
+        try:
+            rc = p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            rc = None
+        check("start-error-" + name, rc == 2 and want in read(lg), (rc, read(lg)[-300:]))
+
     # ---- verification of PostgreSQL's certificates
     wrong = os.path.join(CLUSTER, "otherca", "ca.pem")
     cport = vectron.free_port()
