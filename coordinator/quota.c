@@ -381,6 +381,9 @@ quota_settle(int64_t coll_id, long long reserved, long long delta)
 		add_ll(&q_reserved, k, -reserved);
 		return;
 	}
+	if (delta < 0 && get_ll(q_points, k, 0) + delta >= 0)
+		/* freed at once; the row write confirms it (a 0 stays: it is a count) */
+		json_object_set_new(obj(&q_points), k, json_integer(get_ll(q_points, k, 0) + delta));
 	sc = xcalloc(1, sizeof(SettleCtx));
 	sc->coll_id = coll_id;
 	sc->reserved = reserved;
