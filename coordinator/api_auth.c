@@ -9,8 +9,10 @@
  * fine to log.
  *
  * Deleting a user hands the collections they own to the admin who deletes
- * them (the documented rule), and cascades to their keys, refresh families
- * and grants.
+ * them (the documented rule), and cascades to their keys, refresh families,
+ * reset tokens and grants.  Login JWTs carry their refresh family ("fam"),
+ * so revoking a family (logout, reuse, password change or reset) also ends
+ * its login JWTs (authfam.c).  Vector quotas are counted in quota.c.
  */
 #include "api_auth.h"
 
