@@ -26,9 +26,9 @@
  * With several coordinators, writes admitted on different coordinators
  * within one poll interval do not see each other: each can add up to the
  * remaining quota, so the limit can be passed by at most that much.
- * Collections written while auth was off are not counted until they are
- * recounted (quota_recount: an admin's PUT of a quota recounts the user's
- * collections from the shards).
+ * A collection with no usage row (made before this migration) is seeded
+ * once from count(*) of its shards; writes made while auth is off are not
+ * counted (their statements are left as they were).
  */
 #ifndef VX_QUOTA_H
 #define VX_QUOTA_H
