@@ -12,7 +12,9 @@ a second coordinator B on the same metadata with a low per-key rate limit.
 Drives the route x token type x role table of docs/security.md (allowed /
 401 / 403), forged and malformed tokens, refresh rotation and reuse,
 key revocation on both coordinators, rotation grace, grants, user deletion,
-the audit log and rate limits, then greps every log and this run's own
+the audit log and rate limits, logout ending login JWTs, password change
+and admin-issued resets, vector and dimension x count quotas and
+`vectron user create` (run_acct_tests), then greps every log and this run's own
 output for every secret it created.  Appends "PASS auth-int:..." /
 "FAIL auth-int:..." to $VX_RESULTS.
 """
@@ -761,6 +763,19 @@ def run_acct_tests(c, cb, st, admin, admin_id):
     check("logout-jwt:refresh-keeps-family", s == 200 and
           jwt_claims(b["access_token"]).get("fam") == jwt_claims(l2["access_token"]).get("fam"), (s, b))
 
+    # a password change ends the other sessions (refresh and login JWT), not the caller's
+    l3 = login(c, "dave@example.com", pw["dave"])
+    dpw = secret("Dave-" + secrets.token_hex(10))
+    s, b = c.req("POST", "/v1/me/password", {"current_password": pw["dave"], "new_password": dpw},
+                 token=l2["access_token"])
+    check("password-change:ok", s == 200, (s, b))
+    s, b = c.req("GET", "/v1/keys", token=l2["access_token"])
+    check("password-change:own-session-goes-on", s == 200, (s, b))
+    s, b, _ = wait_status(lambda: c.req("GET", "/v1/keys", token=l3["access_token"]), 401)
+    check("password-change:other-login-jwt-401", s == 401, (s, b))
+    s, b = c.req("POST", "/v1/auth/refresh", {"refresh_token": l3["refresh_token"]})
+    check("password-change:other-refresh-401", s == 401, (s, b))
+
     # ---- admin-issued password reset
     le = login(c, "erin@example.com", pw["erin"])
     ur = "/v1/admin/users/%d/password-reset"
@@ -802,6 +817,21 @@ def run_acct_tests(c, cb, st, admin, admin_id):
     check("reset:sessions-revoked", s == 401, (s, b))
     s, b, _ = wait_status(lambda: c.req("GET", "/v1/keys", token=le["access_token"]), 401)
     check("reset:old-login-jwt-401", s == 401, (s, b))
+    # two uses of one token at once: exactly one wins
+    import threading
+    s, r5 = c.req("POST", ur % uid["erin"], {}, token=admin)
+    tok5 = secret(r5["reset_token"]) if s == 201 else ""
+    res = []
+    racepw = [secret("Race-" + secrets.token_hex(8)) for _ in range(2)]
+
+    def use(p_):
+        res.append(Client(c.port).req("POST", "/v1/auth/password-reset", {"reset_token": tok5, "new_password": p_}))
+    ths = [threading.Thread(target=use, args=(p_,)) for p_ in racepw]
+    for t_ in ths:
+        t_.start()
+    for t_ in ths:
+        t_.join()
+    check("reset:race-one-wins", sorted(r_[0] for r_ in res) == [200, 401], [r_[0] for r_ in res])
     s, r3 = c.req("POST", ur % uid["erin"], {"ttl_seconds": 1}, token=admin)
     tok3 = secret(r3["reset_token"]) if s == 201 else ""
     time.sleep(2.2)
