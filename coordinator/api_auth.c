@@ -9,16 +9,20 @@
  * fine to log.
  *
  * Deleting a user hands the collections they own to the admin who deletes
- * them (the documented rule), and cascades to their keys, refresh families
- * and grants.
+ * them (the documented rule), and cascades to their keys, refresh families,
+ * reset tokens and grants.  Login JWTs carry their refresh family ("fam"),
+ * so revoking a family (logout, reuse, password change or reset) also ends
+ * its login JWTs (authfam.c).  Vector quotas are counted in quota.c.
  */
 #include "api_auth.h"
 
 #include "api_internal.h"
+#include "authfam.h"
 #include "authz.h"
 #include "config.h"
 #include "log.h"
 #include "metadata.h"
+#include "quota.h"
 
 #include <http_parser.h>
 #include <openssl/crypto.h>
@@ -48,7 +52,11 @@ typedef struct AuthCtx {
 	int grace;
 	char expires[64];
 	char hash[APIKEY_HASH_SIZE];
+	long long quota[3];			/* PUT quota: collections, vectors, dimension_count; -1 none */
+	bool quota_given[3];
 } AuthCtx;
+
+static json_t *quota_json(long long v);
 
 static AuthCtx *
 ctx_new(HttpRequest *req)
@@ -256,6 +264,8 @@ tokens_stored(PgJob *job, void *arg)
 	}
 	jwt_claims_init(&cl, JWT_TOKEN_LOGIN, NULL, c->role, time(NULL), cf_auth_login_ttl_s);
 	snprintf(cl.sub, sizeof(cl.sub), "%lld", c->user_id);
+	/* the family lets logout revoke this token too (authfam.c) */
+	snprintf(cl.family, sizeof(cl.family), "%s", PQgetvalue(job->results[0], 0, 0));
 	jwt = jwt_issue(authz_signer(), &cl, err, sizeof(err));
 	if (!jwt) {
 		http_respond_error(c->req, 500, "INTERNAL", "cannot sign a token: %s", err);
@@ -299,7 +309,8 @@ issue_tokens(AuthCtx *c, const char *used_id)
 				  "WITH f AS (INSERT INTO vectron_meta.refresh_family (user_id) "
 				  "VALUES ($4::bigint) RETURNING id) "
 				  "INSERT INTO vectron_meta.refresh_token (id, family_id, hash, expires_at) "
-				  "SELECT $1, f.id, $2, now() + make_interval(secs => $3::int) FROM f RETURNING 1",
+				  "SELECT $1, f.id, $2, now() + make_interval(secs => $3::int) FROM f "
+				  "RETURNING family_id",
 				  &p);
 	else
 		/* single use: only the first refresh with this token gets a row */
@@ -308,7 +319,7 @@ issue_tokens(AuthCtx *c, const char *used_id)
 				  "WHERE id = $4 AND used_at IS NULL RETURNING family_id) "
 				  "INSERT INTO vectron_meta.refresh_token (id, family_id, hash, expires_at) "
 				  "SELECT $1, u.family_id, $2, now() + make_interval(secs => $3::int) FROM u "
-				  "RETURNING 1",
+				  "RETURNING family_id",
 				  &p);
 	if (used_id)
 		/* no successor means someone else used the token first: revoke */
@@ -442,6 +453,7 @@ revoke_family(AuthCtx *c, const char *family)
 	ParamList p;
 	PgJob *job;
 
+	authfam_add(family);		/* its login JWTs fail here at once */
 	params_init(&p);
 	params_add(&p, family);
 	job = pgjob_new(family_revoked, c);
@@ -931,6 +943,7 @@ me_found(PgJob *job, void *arg)
 	AuthCtx *c = arg;
 	json_t *o, *key = json_null();
 	PGresult *r = job->results[0];
+	long long vectors, dimcount;
 
 	if (!job->ok) {
 		meta_error(c, job);
@@ -940,12 +953,15 @@ me_found(PgJob *job, void *arg)
 		authz_respond_401(c->req, "the token's user does not exist");
 		goto out;
 	}
-	o = json_pack("{s:I,s:s,s:s,s:s,s:{s:o},s:{s:I}}", "user_id", (json_int_t) c->user_id,
-				  "email", PQgetvalue(r, 0, 0), "role", PQgetvalue(r, 0, 1), "token_type",
-				  c->role, "quotas", "collections",
-				  authz_quota_collections(c->user_id) >= 0 ?
-				  json_integer(authz_quota_collections(c->user_id)) : json_null(),
-				  "usage", "collections", (json_int_t) atoll(PQgetvalue(r, 0, 2)));
+	quota_usage(c->user_id, &vectors, &dimcount);
+	o = json_pack("{s:I,s:s,s:s,s:s,s:{s:o,s:o,s:o},s:{s:I,s:I,s:I}}", "user_id",
+				  (json_int_t) c->user_id, "email", PQgetvalue(r, 0, 0), "role",
+				  PQgetvalue(r, 0, 1), "token_type", c->role, "quotas", "collections",
+				  quota_json(authz_quota_collections(c->user_id)), "vectors",
+				  quota_json(quota_vectors(c->user_id)), "dimension_count",
+				  quota_json(quota_dimension_count(c->user_id)), "usage", "collections",
+				  (json_int_t) atoll(PQgetvalue(r, 0, 2)), "vectors", (json_int_t) vectors,
+				  "dimension_count", (json_int_t) dimcount);
 	if (c->colls)
 		key = json_pack("{s:s,s:s,s:O}", "id", c->id, "role", c->name, "collections", c->colls);
 	json_object_set_new(o, "key", key);
@@ -1217,43 +1233,67 @@ grants(HttpRequest *req, const char *coll, const char *user)
 
 /* ---- quotas ---- */
 
+static const char *const QUOTA_FIELDS[3] = {"collections", "vectors", "dimension_count"};
+static const long long QUOTA_MAX[3] = {1000000, 1000000000000LL, 1000000000000000LL};
+
+static json_t *
+quota_json(long long v)
+{
+	return v >= 0 ? json_integer(v) : json_null();
+}
+
+static long long
+col_ll(PGresult *r, int col)
+{
+	return PQgetisnull(r, 0, col) ? -1 : atoll(PQgetvalue(r, 0, col));
+}
+
 static void
 quota_set(PgJob *job, void *arg)
 {
 	AuthCtx *c = arg;
 	char a[32], t[32];
+	PGresult *r = job->results[0];
+	long long q[3];
 
 	if (!job->ok) {
 		meta_error(c, job);
 		goto out;
 	}
-	if (PQntuples(job->results[0]) == 0) {
+	if (PQntuples(r) == 0) {
 		http_respond_error(c->req, 404, "USER_NOT_FOUND", "no such user: %lld", c->user_id);
 		goto out;
 	}
-	authz_cache_set_quota(c->user_id, c->grace);
+	for (int i = 0; i < 3; i++)
+		q[i] = col_ll(r, i);
+	authz_cache_set_quota(c->user_id, q[0]);
+	quota_set_user(c->user_id, q[1], q[2]);
 	snprintf(t, sizeof(t), "user:%lld", c->user_id);
 	authz_audit(c->req, actor_str(c, a, sizeof(a)), "quota.set", t, "ok");
 	http_respond_json(c->req, 200,
-					  json_pack("{s:I,s:{s:o}}", "user_id", (json_int_t) c->user_id, "quotas",
-								"collections", c->grace >= 0 ? json_integer(c->grace) :
-								json_null()));
+					  json_pack("{s:I,s:{s:o,s:o,s:o}}", "user_id", (json_int_t) c->user_id,
+								"quotas", "collections", quota_json(q[0]), "vectors",
+								quota_json(q[1]), "dimension_count", quota_json(q[2])));
 out:
 	pgjob_free(job);
 	ctx_free(c);
 }
 
-/* PUT /v1/admin/users/{id}/quota {"collections": n | null} */
+/*
+ * PUT /v1/admin/users/{id}/quota {"collections"?, "vectors"?,
+ * "dimension_count"?}: each an integer, or null for no limit; a field left
+ * out keeps its value.
+ */
 static void
 quota_put(HttpRequest *req, const char *id)
 {
 	json_t *b;
 	AuthCtx *c;
-	char *end, uid[32], q[32];
+	char *end, uid[32], q[3][32];
 	long long v = strtoll(id, &end, 10);
-	json_t *n;
 	ParamList p;
 	PgJob *job;
+	int given = 0;
 
 	if (*end || v <= 0) {
 		http_respond_error(req, 404, "USER_NOT_FOUND", "no such user");
@@ -1261,29 +1301,301 @@ quota_put(HttpRequest *req, const char *id)
 	}
 	if (!(b = api_parse_body(req)))
 		return;
-	n = json_object_get(b, "collections");
-	if (!n || (!json_is_null(n) && (!json_is_integer(n) || json_integer_value(n) < 0 ||
-									json_integer_value(n) > 1000000))) {
-		json_decref(b);
-		bad(req, "collections must be an integer from 0 to 1000000, or null for no limit");
-		return;
-	}
 	c = ctx_new(req);
 	c->user_id = v;
-	c->grace = json_is_null(n) ? -1 : (int) json_integer_value(n);
+	for (int i = 0; i < 3; i++) {
+		json_t *n = json_object_get(b, QUOTA_FIELDS[i]);
+
+		c->quota[i] = -1;
+		if (!n)
+			continue;
+		if (!json_is_null(n) && (!json_is_integer(n) || json_integer_value(n) < 0 ||
+								 json_integer_value(n) > QUOTA_MAX[i])) {
+			http_respond_error(req, 400, "INVALID_ARGUMENT",
+							   "%s must be an integer from 0 to %lld, or null for no limit",
+							   QUOTA_FIELDS[i], QUOTA_MAX[i]);
+			json_decref(b);
+			ctx_free(c);
+			return;
+		}
+		c->quota_given[i] = true;
+		c->quota[i] = json_is_null(n) ? -1 : (long long) json_integer_value(n);
+		given++;
+	}
 	json_decref(b);
+	if (!given) {
+		bad(req, "expected {\"collections\", \"vectors\", \"dimension_count\"}: integers, or "
+			"null for no limit");
+		ctx_free(c);
+		return;
+	}
 	snprintf(uid, sizeof(uid), "%lld", v);
-	snprintf(q, sizeof(q), "%d", c->grace);
 	params_init(&p);
 	params_add(&p, uid);
-	params_add(&p, c->grace >= 0 ? q : NULL);
+	for (int i = 0; i < 3; i++) {
+		snprintf(q[i], sizeof(q[i]), "%lld", c->quota[i]);
+		params_add(&p, c->quota[i] >= 0 ? q[i] : NULL);
+		params_add(&p, c->quota_given[i] ? "t" : "f");
+	}
 	job = pgjob_new(quota_set, c);
 	pgjob_add(job,
-			  "UPDATE vectron_meta.app_user SET max_collections = $2::int WHERE id = $1::bigint "
-			  "RETURNING id",
+			  "UPDATE vectron_meta.app_user SET "
+			  "max_collections = CASE WHEN $3::bool THEN $2::int ELSE max_collections END, "
+			  "max_vectors = CASE WHEN $5::bool THEN $4::bigint ELSE max_vectors END, "
+			  "max_dimension_count = CASE WHEN $7::bool THEN $6::bigint "
+			  "ELSE max_dimension_count END "
+			  "WHERE id = $1::bigint RETURNING max_collections, max_vectors, max_dimension_count",
 			  &p);
 	params_free(&p);
 	submit(job);
+}
+
+/*
+ * ---- admin-issued password reset ----
+ *
+ * POST /v1/admin/users/{id}/password-reset {"ttl_seconds"?} (admin) makes a
+ * vp_<id>_<secret> token, stores only its hash (like refresh tokens) with
+ * an expiry (auth_reset_ttl_s, or ttl_seconds), retires the user's earlier
+ * unused reset tokens, and shows the token once.  POST /v1/auth/password-reset
+ * {"reset_token","new_password"} (public) checks the hash in constant time,
+ * hashes the new password on the argon2 pool, then in one statement claims
+ * the token (unused and unexpired, so two concurrent uses cannot both
+ * succeed), sets the password and revokes every refresh family of the user
+ * (their login JWTs then fail too, authfam.c).
+ */
+
+static void
+reset_issued(PgJob *job, void *arg)
+{
+	AuthCtx *c = arg;
+	char a[32], t[32];
+	PGresult *r = job->results[1];
+
+	snprintf(t, sizeof(t), "user:%lld", c->user_id);
+	if (!job->ok) {
+		meta_error(c, job);
+		goto out;
+	}
+	if (PQntuples(r) != 1) {
+		http_respond_error(c->req, 404, "USER_NOT_FOUND", "no such user: %lld", c->user_id);
+		goto out;
+	}
+	authz_audit(c->req, actor_str(c, a, sizeof(a)), "password.reset.issue", t, "ok");
+	http_respond_json(c->req, 201,
+					  json_pack("{s:I,s:s,s:s,s:s}", "user_id", (json_int_t) c->user_id,
+								"reset_token", c->token, "reset_id", c->id, "expires_at",
+								PQgetvalue(r, 0, 0)));
+out:
+	pgjob_free(job);
+	ctx_free(c);
+}
+
+/* POST /v1/admin/users/{id}/password-reset */
+static void
+reset_issue(HttpRequest *req, const char *id)
+{
+	AuthCtx *c;
+	char *end, uid[32], aid[32], ttl[32], err[128];
+	long long v = strtoll(id, &end, 10);
+	int secs = cf_auth_reset_ttl_s;
+	ParamList p;
+	PgJob *job;
+
+	if (*end || v <= 0) {
+		http_respond_error(req, 404, "USER_NOT_FOUND", "no such user");
+		return;
+	}
+	if (evbuffer_get_length(req->body) > 0) {
+		json_t *b = api_parse_body(req), *t;
+
+		if (!b)
+			return;
+		t = json_object_get(b, "ttl_seconds");
+		if (t && (!json_is_integer(t) || json_integer_value(t) < 1 ||
+				  json_integer_value(t) > 604800)) {
+			json_decref(b);
+			bad(req, "ttl_seconds must be an integer from 1 to 604800");
+			return;
+		}
+		if (t)
+			secs = (int) json_integer_value(t);
+		json_decref(b);
+	}
+	c = ctx_new(req);
+	c->user_id = v;
+	if (!apikey_generate(APIKEY_RESET, c->token, c->id, err, sizeof(err)) ||
+		!apikey_hash(authz_hasher(), c->token, c->hash)) {
+		http_respond_error(req, 500, "INTERNAL", "cannot make a reset token");
+		ctx_free(c);
+		return;
+	}
+	snprintf(uid, sizeof(uid), "%lld", v);
+	snprintf(aid, sizeof(aid), "%lld", c->actor_id);
+	snprintf(ttl, sizeof(ttl), "%d", secs);
+	params_init(&p);
+	params_add(&p, c->id);
+	params_add(&p, c->hash);
+	params_add(&p, uid);
+	params_add(&p, ttl);
+	params_add(&p, aid);
+	job = pgjob_new(reset_issued, c);
+	/* only the newest reset token of a user works */
+	pgjob_add(job,
+			  "UPDATE vectron_meta.password_reset SET used_at = now() "
+			  "WHERE user_id = $3::bigint AND used_at IS NULL "
+			  "AND $1 <> '' AND $2 <> '' AND $4::int > 0 AND $5::bigint >= 0",
+			  &p);
+	pgjob_add(job,
+			  "INSERT INTO vectron_meta.password_reset (id, user_id, hash, expires_at, created_by) "
+			  "SELECT $1, u.id, $2, now() + make_interval(secs => $4::int), $5::bigint "
+			  "FROM vectron_meta.app_user u WHERE u.id = $3::bigint "
+			  "RETURNING to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+			  &p);
+	params_free(&p);
+	submit(job);
+}
+
+static void
+reset_applied(PgJob *job, void *arg)
+{
+	AuthCtx *c = arg;
+	char t[40];
+
+	snprintf(t, sizeof(t), "reset:%s", c->id);
+	if (!job->ok)
+		meta_error(c, job);
+	else if (PQntuples(job->results[0]) != 1) {
+		/* used or expired meanwhile (a concurrent use won), or the user went away */
+		authz_audit(c->req, NULL, "password.reset", t, "denied");
+		authz_respond_401(c->req, "invalid, used or expired reset token");
+	} else {
+		char u[32];
+
+		snprintf(u, sizeof(u), "user:%s", PQgetvalue(job->results[0], 0, 0));
+		authz_audit(c->req, u, "password.reset", u, "ok");
+		authfam_poll();		/* the user's login JWTs fail here without waiting */
+		http_respond_json(c->req, 200, json_pack("{s:b}", "reset", 1));
+	}
+	pgjob_free(job);
+	ctx_free(c);
+}
+
+static void
+reset_hashed(PasswordStatus st, const char *encoded, void *arg)
+{
+	AuthCtx *c = arg;
+	ParamList p;
+	PgJob *job;
+
+	if (st != PASSWORD_OK) {
+		http_respond_error(c->req, 500, "INTERNAL", "password hashing failed");
+		ctx_free(c);
+		return;
+	}
+	params_init(&p);
+	params_add(&p, c->id);
+	params_add(&p, encoded);
+	params_add(&p, c->hash);
+	job = pgjob_new(reset_applied, c);
+	/* claim (single use), set the password, end every session: one statement */
+	pgjob_add(job,
+			  "WITH r AS (UPDATE vectron_meta.password_reset SET used_at = now() "
+			  "  WHERE id = $1 AND hash = $3 AND used_at IS NULL AND expires_at > now() "
+			  "  RETURNING user_id), "
+			  "u AS (UPDATE vectron_meta.app_user a SET password_hash = $2 FROM r "
+			  "  WHERE a.id = r.user_id RETURNING a.id), "
+			  "f AS (UPDATE vectron_meta.refresh_family SET revoked = true "
+			  "  WHERE user_id IN (SELECT id FROM u) AND NOT revoked RETURNING 1), "
+			  "o AS (UPDATE vectron_meta.password_reset SET used_at = now() "
+			  "  WHERE user_id IN (SELECT id FROM u) AND id <> $1 AND used_at IS NULL RETURNING 1) "
+			  "SELECT id FROM u",
+			  &p);
+	params_free(&p);
+	submit(job);
+}
+
+static void
+reset_found(PgJob *job, void *arg)
+{
+	AuthCtx *c = arg;
+	PGresult *r = job->results[0];
+	char t[40];
+
+	snprintf(t, sizeof(t), "reset:%s", c->id);
+	if (!job->ok) {
+		meta_error(c, job);
+		goto fail;
+	}
+	if (PQntuples(r) != 1 ||
+		!apikey_verify(authz_hasher(), APIKEY_RESET, c->token, PQgetvalue(r, 0, 0)) ||
+		strcmp(PQgetvalue(r, 0, 1), "t") == 0 || strcmp(PQgetvalue(r, 0, 2), "t") == 0) {
+		authz_audit(c->req, NULL, "password.reset", t, "denied");
+		authz_respond_401(c->req, "invalid, used or expired reset token");
+		goto fail;
+	}
+	snprintf(c->hash, sizeof(c->hash), "%s", PQgetvalue(r, 0, 0));
+	pgjob_free(job);
+	if (!password_hash_async(authz_password_pool(), c->password, c->pwlen,
+							 authz_password_params(), reset_hashed, c)) {
+		http_respond_error(c->req, 503, "OVERLOADED", "too many password operations; retry later");
+		ctx_free(c);
+	}
+	return;
+fail:
+	pgjob_free(job);
+	ctx_free(c);
+}
+
+/* POST /v1/auth/password-reset {"reset_token", "new_password"} */
+static void
+reset_use(HttpRequest *req)
+{
+	json_t *b = api_parse_body(req), *tk, *nw;
+	AuthCtx *c;
+	ApikeyKind k;
+	ParamList p;
+	PgJob *job;
+
+	if (!b)
+		return;
+	c = ctx_new(req);
+	tk = json_object_get(b, "reset_token");
+	nw = json_object_get(b, "new_password");
+	if (!json_is_string(nw) || json_string_length(nw) < 8 ||
+		json_string_length(nw) > PASSWORD_MAX_LEN) {
+		bad(req, "new_password must be a string of 8 to 1024 bytes");
+		goto fail;
+	}
+	if (!json_is_string(tk) || json_string_length(tk) != APIKEY_TOKEN_LEN ||
+		!apikey_parse(json_string_value(tk), &k, c->id) || k != APIKEY_RESET) {
+		authz_audit(req, NULL, "password.reset", NULL, "denied");
+		authz_respond_401(req, "malformed reset token");
+		goto fail;
+	}
+	memcpy(c->token, json_string_value(tk), APIKEY_TOKEN_SIZE);
+	c->pwlen = json_string_length(nw);
+	c->password = xmalloc(c->pwlen + 1);
+	memcpy(c->password, json_string_value(nw), c->pwlen + 1);
+	json_string_set(tk, "");
+	json_string_set(nw, "");
+	json_decref(b);
+	params_init(&p);
+	params_add(&p, c->id);
+	job = pgjob_new(reset_found, c);
+	pgjob_add(job,
+			  "SELECT hash, used_at IS NOT NULL, expires_at <= now() "
+			  "FROM vectron_meta.password_reset WHERE id = $1",
+			  &p);
+	params_free(&p);
+	submit(job);
+	return;
+fail:
+	if (json_is_string(tk))
+		json_string_set(tk, "");
+	if (json_is_string(nw))
+		json_string_set(nw, "");
+	json_decref(b);
+	ctx_free(c);
 }
 
 /* ---- change own password: POST /v1/me/password ---- */
@@ -1298,6 +1610,7 @@ password_changed(PgJob *job, void *arg)
 	if (!job->ok)
 		meta_error(c, job);
 	else {
+		authfam_poll();		/* the other sessions' login JWTs fail here soon */
 		authz_audit(c->req, t, "password.change", t, "ok");
 		http_respond_json(c->req, 200, json_pack("{s:b}", "changed", 1));
 	}
@@ -1325,10 +1638,13 @@ new_password_hashed(PasswordStatus st, const char *encoded, void *arg)
 	job = pgjob_new(password_changed, c);
 	pgjob_add(job, "UPDATE vectron_meta.app_user SET password_hash = $2 WHERE id = $1::bigint",
 			  &p);
-	/* other sessions end: their refresh tokens stop working */
+	params_add(&p, c->expires[0] ? c->expires : NULL);
+	/* other sessions end: their refresh tokens and login JWTs stop working;
+	 * the session that changed the password (its fam claim) goes on */
 	pgjob_add(job,
 			  "UPDATE vectron_meta.refresh_family SET revoked = true "
-			  "WHERE user_id = $1::bigint AND $2 <> ''",
+			  "WHERE user_id = $1::bigint AND $2 <> '' AND NOT revoked "
+			  "AND id::text IS DISTINCT FROM $3::text",
 			  &p);
 	params_free(&p);
 	submit(job);
@@ -1396,6 +1712,7 @@ password_change(HttpRequest *req)
 	}
 	c = ctx_new(req);
 	c->user_id = a->user_id;
+	snprintf(c->expires, sizeof(c->expires), "%s", a->claims.family);
 	c->pwlen = json_string_length(nw);
 	c->password = xmalloc(c->pwlen + 1);
 	memcpy(c->password, json_string_value(nw), c->pwlen + 1);
@@ -1476,6 +1793,8 @@ api_auth_route(HttpRequest *req, char **segs, int n)
 			refresh_or_logout(req, RT_LOGOUT);
 		else if (strcmp(a, "token") == 0)
 			token_exchange(req);
+		else if (strcmp(a, "password-reset") == 0)
+			reset_use(req);
 		else
 			http_respond_error(req, 404, "NOT_FOUND", "no such endpoint");
 		return true;
@@ -1540,6 +1859,11 @@ api_auth_route(HttpRequest *req, char **segs, int n)
 				quota_put(req, segs[3]);
 			else
 				method(req, "PUT");
+		} else if (n == 5 && strcmp(segs[4], "password-reset") == 0) {
+			if (m == HTTP_POST)
+				reset_issue(req, segs[3]);
+			else
+				method(req, "POST");
 		} else
 			http_respond_error(req, 404, "NOT_FOUND", "no such endpoint");
 		return true;

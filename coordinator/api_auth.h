@@ -1,7 +1,8 @@
 /*
  * api_auth.h: the account, token, key and grant endpoints (issue 5):
- * /v1/auth/{register,login,refresh,logout,token,jwks.json}, /v1/keys,
- * /v1/me, /v1/admin/users, /v1/admin/audit, /v1/collections/{name}/grants.
+ * /v1/auth/{register,login,refresh,logout,token,password-reset,jwks.json},
+ * /v1/keys, /v1/me, /v1/admin/users (with {id}/quota and
+ * {id}/password-reset), /v1/admin/audit, /v1/collections/{name}/grants.
  */
 #ifndef VX_API_AUTH_H
 #define VX_API_AUTH_H

@@ -19,6 +19,7 @@
 #include "log.h"
 #include "merge.h"
 #include "obs.h"
+#include "quota.h"
 #include "writes.h"
 
 #include <math.h>
@@ -116,6 +117,8 @@ typedef struct UpsertCtx {
 	json_t *import_errors;	/* buffered import only */
 	void *owner;			/* streaming import: its ImportCtx */
 	char coll[64];			/* for the points-upserted metric */
+	int64_t coll_id;		/* quota.c: the count to update */
+	long long reserved;		/* quota.c: points reserved at admission */
 } UpsertCtx;
 
 static void
@@ -161,18 +164,45 @@ upsert_build(void *arg, int i, const SmShard *s, StrBuf *sql, ParamList *params)
 	sb_append(&ids, "}");
 	sb_append(&vecs, "}");
 	sb_append(&pays, "}");
-	sb_appendf(sql,
-			   "INSERT INTO vectron_shards.%s AS t (id, v, payload, version, deleted)\n"
-			   "SELECT r.id, r.v::vector, r.p, $4::bigint, false\n"
-			   "FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS r(id, v, p)\n"
-			   "ON CONFLICT (id) DO UPDATE SET v = excluded.v, payload = excluded.payload,\n"
-			   "  version = excluded.version, deleted = false\n"
-			   "WHERE t.version < excluded.version",
-			   s->table);
+	if (quota_counting())
+		/* quota.c: also return how many ids were not live before */
+		sb_appendf(sql,
+				   "WITH old AS (SELECT id FROM vectron_shards.%s\n"
+				   "    WHERE id = ANY($1::text[]) AND NOT deleted),\n"
+				   "  ins AS (INSERT INTO vectron_shards.%s AS t (id, v, payload, version, deleted)\n"
+				   "    SELECT r.id, r.v::vector, r.p, $4::bigint, false\n"
+				   "    FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS r(id, v, p)\n"
+				   "    ON CONFLICT (id) DO UPDATE SET v = excluded.v, payload = excluded.payload,\n"
+				   "      version = excluded.version, deleted = false\n"
+				   "    WHERE t.version < excluded.version RETURNING t.id)\n"
+				   "SELECT count(*) FROM ins WHERE NOT EXISTS (SELECT 1 FROM old WHERE old.id = ins.id)",
+				   s->table, s->table);
+	else
+		sb_appendf(sql,
+				   "INSERT INTO vectron_shards.%s AS t (id, v, payload, version, deleted)\n"
+				   "SELECT r.id, r.v::vector, r.p, $4::bigint, false\n"
+				   "FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS r(id, v, p)\n"
+				   "ON CONFLICT (id) DO UPDATE SET v = excluded.v, payload = excluded.payload,\n"
+				   "  version = excluded.version, deleted = false\n"
+				   "WHERE t.version < excluded.version",
+				   s->table);
 	params_add_owned(params, sb_steal(&ids));
 	params_add_owned(params, sb_steal(&vecs));
 	params_add_owned(params, sb_steal(&pays));
 	params_add(params, uc->version);
+}
+
+/* quota.c: the change of live points a write made, from each shard's first commit. */
+static long long
+write_delta(const WriteOp *w)
+{
+	long long n = 0;
+
+	for (int i = 0; i < w->nshards; i++)
+		if (w->shards[i].res && PQntuples(w->shards[i].res) == 1 &&
+			PQnfields(w->shards[i].res) == 1)
+			n += atoll(PQgetvalue(w->shards[i].res, 0, 0));
+	return n;
 }
 
 static void
@@ -180,6 +210,8 @@ upsert_done(WriteOp *w, void *arg)
 {
 	UpsertCtx *uc = arg;
 
+	quota_settle(uc->coll_id, uc->reserved, write_delta(w));
+	uc->reserved = 0;
 	if (w->ok)
 		obs_points_upserted(uc->coll, uc->count);
 	if (!w->ok)
@@ -200,6 +232,7 @@ upsert_ctx(HttpRequest *req, const SmCollection *c)
 
 	uc->req = req;
 	util_strlcpy(uc->coll, c->name, sizeof(uc->coll));
+	uc->coll_id = c->id;
 	uc->nshards = c->nshards;
 	uc->rows = xcalloc(c->nshards, sizeof(json_t *));
 	uc->touched = xcalloc(c->nshards, sizeof(bool));
@@ -308,6 +341,11 @@ api_points_upsert(HttpRequest *req, const char *name)
 		}
 	}
 	json_decref(seen);
+	if (!quota_reserve(c, uc->count, &uc->reserved, err, sizeof(err))) {
+		upsert_free(uc);
+		http_respond_error(req, 403, "QUOTA_EXCEEDED", "%s", err);
+		goto out;
+	}
 	upsert_start(uc, m, c);
 out:
 	json_decref(b);
@@ -393,6 +431,8 @@ import_write_done(WriteOp *w, void *arg)
 	ImportCtx *ic = uc->owner;
 
 	ic->inflight--;
+	quota_settle(uc->coll_id, uc->reserved, write_delta(w));
+	uc->reserved = 0;
 	if (w->ok) {
 		ic->imported += uc->count;
 		obs_points_upserted(uc->coll, uc->count);
@@ -431,6 +471,18 @@ import_flush(ImportCtx *ic)
 		upsert_free(uc);
 		shardmap_release(m);
 		return;
+	}
+	{
+		char msg[512], full[700];
+
+		if (!quota_reserve(c, uc->count, &uc->reserved, msg, sizeof(msg))) {
+			snprintf(full, sizeof(full), "import stopped after %lld points: %s", ic->imported,
+					 msg);
+			import_fail(ic, 403, "QUOTA_EXCEEDED", full);
+			upsert_free(uc);
+			shardmap_release(m);
+			return;
+		}
 	}
 	uc->owner = ic;
 	ic->inflight++;
@@ -802,6 +854,7 @@ typedef struct DeleteCtx {
 	StrBuf filter_sql;
 	ParamList filter_params;
 	bool by_filter;
+	int64_t coll_id;		/* quota.c */
 } DeleteCtx;
 
 static void
@@ -852,6 +905,7 @@ pdel_done(WriteOp *w, void *arg)
 {
 	DeleteCtx *dc = arg;
 
+	quota_settle(dc->coll_id, 0, -write_delta(w));
 	if (!w->ok)
 		respond_write_error(dc->req, w);
 	else {
@@ -883,6 +937,7 @@ api_points_delete(HttpRequest *req, const char *name)
 	}
 	dc = xcalloc(1, sizeof(DeleteCtx));
 	dc->req = req;
+	dc->coll_id = c->id;
 	dc->nshards = c->nshards;
 	sb_init(&dc->filter_sql);
 	params_init(&dc->filter_params);

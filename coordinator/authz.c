@@ -14,9 +14,11 @@
  */
 #include "authz.h"
 
+#include "authfam.h"
 #include "config.h"
 #include "log.h"
 #include "metadata.h"
+#include "quota.h"
 #include "ratelimit.h"
 #include "shardmap.h"
 #include "workerconn.h"
@@ -187,6 +189,8 @@ static void
 cache_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	cache_reload();
+	authfam_poll();
+	quota_poll();
 	ratelimit_sweep(az_rl_ip, util_now_ms());
 	ratelimit_sweep(az_rl_key, util_now_ms());
 }
@@ -389,6 +393,9 @@ authenticate(HttpRequest *req, bool *present)
 	role = json_string_value(json_object_get(c_users, k));
 	if (!role || !rbac_parse_role(role, &az_caller.user_role))
 		return "the token's user does not exist";
+	/* logout, refresh reuse, password change or reset revoked the session */
+	if (c->type == JWT_TOKEN_LOGIN && authfam_revoked(c->family))
+		return "the session of this token was logged out or revoked";
 	if (c->type == JWT_TOKEN_SDK) {
 		json_t *kj = json_object_get(c_keys, c->key_id);
 		json_int_t e = json_integer_value(json_object_get(kj, "e"));
@@ -453,6 +460,12 @@ authz_add_owner(PgJob *job, const char *coll)
 	pgjob_add(job,
 			  "INSERT INTO vectron_meta.collection_owner (name, user_id) VALUES ($1, $2::bigint) "
 			  "ON CONFLICT (name) DO UPDATE SET user_id = EXCLUDED.user_id, created_at = now()",
+			  &p);
+	/* quota.c: a new collection starts with a point count of 0 */
+	pgjob_add(job,
+			  "INSERT INTO vectron_meta.collection_usage (collection_id, points) "
+			  "SELECT id, 0 FROM vectron_meta.collection WHERE name = $1 AND $2::bigint > 0 "
+			  "ON CONFLICT (collection_id) DO NOTHING",
 			  &p);
 	params_free(&p);
 }
@@ -842,6 +855,8 @@ authz_start(struct event_base *base, const char *dsn, char *err, size_t errlen)
 	tv.tv_usec = (cf_auth_cache_poll_ms % 1000) * 1000;
 	event_add(az_timer, &tv);
 	az_on = true;
+	authfam_poll();
+	quota_poll();
 	log_info("auth on: ES256 kid %s, issuer %s, registration %s", cf_auth_signing_kid,
 			 cf_auth_issuer, cf_auth_registration);
 	return true;
@@ -865,5 +880,7 @@ authz_stop(void)
 	json_decref(c_owners);
 	json_decref(c_grants);
 	json_decref(c_quota);
+	authfam_free();
+	quota_free();
 	az_on = false;
 }

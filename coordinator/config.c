@@ -52,6 +52,7 @@ char *cf_auth_bootstrap_admin_password;
 int cf_auth_login_ttl_s;
 int cf_auth_sdk_ttl_s;
 int cf_auth_refresh_ttl_s;
+int cf_auth_reset_ttl_s;
 int cf_auth_rate_ip;
 int cf_auth_rate_ip_burst;
 int cf_auth_rate_key;
@@ -119,6 +120,7 @@ static const ConfigItem config_items[] = {
 	{"auth_login_ttl_s", CF_INT, &cf_auth_login_ttl_s, false, "900", 10, 86400},
 	{"auth_sdk_ttl_s", CF_INT, &cf_auth_sdk_ttl_s, false, "900", 10, 86400},
 	{"auth_refresh_ttl_s", CF_INT, &cf_auth_refresh_ttl_s, false, "2592000", 60, 31536000},
+	{"auth_reset_ttl_s", CF_INT, &cf_auth_reset_ttl_s, false, "3600", 60, 604800},
 	{"auth_rate_ip", CF_INT, &cf_auth_rate_ip, false, "200", 1, 1000000},
 	{"auth_rate_ip_burst", CF_INT, &cf_auth_rate_ip_burst, false, "400", 1, 1000000},
 	{"auth_rate_key", CF_INT, &cf_auth_rate_key, false, "100", 1, 1000000},

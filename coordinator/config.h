@@ -46,6 +46,7 @@ extern char *cf_auth_bootstrap_admin_password;
 extern int cf_auth_login_ttl_s;
 extern int cf_auth_sdk_ttl_s;
 extern int cf_auth_refresh_ttl_s;
+extern int cf_auth_reset_ttl_s;
 extern int cf_auth_rate_ip;
 extern int cf_auth_rate_ip_burst;
 extern int cf_auth_rate_key;

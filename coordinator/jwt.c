@@ -17,7 +17,7 @@
  *   4. checks jwt_get_alg() again after the keyed decode;
  *   5. parses the claims with jansson and checks their types and values:
  *      iss, aud, exp, nbf, iat (with leeway), token_type, sub, role, jti,
- *      and for sdk tokens key_id and collections.
+ *      for login tokens an optional fam, and for sdk tokens key_id and collections.
  *
  * Signing builds the claims as JSON, adds the kid header and lets libjwt
  * sign (it converts ECDSA signatures to the JOSE r||s form).  ES256 keys are
@@ -808,7 +808,16 @@ check_claims(const JwtVerifier *v, json_t *root, time_t now, JwtClaims *out, cha
 	}
 	snprintf(out->jti, sizeof(out->jti), "%s", s);
 	out->ncollections = 0;
+	out->family[0] = '\0';
 	if (out->type == JWT_TOKEN_LOGIN) {
+		if (json_object_get(root, "fam") != NULL) {
+			s = get_string(root, "fam");
+			if (!valid_id(s)) {
+				set_err(err, errlen, "bad fam");
+				return false;
+			}
+			snprintf(out->family, sizeof(out->family), "%s", s);
+		}
 		out->key_id[0] = '\0';
 		snprintf(out->collections[0], JWT_NAME_MAX, "*");
 		out->ncollections = 1;
@@ -1155,6 +1164,14 @@ jwt_issue(const JwtSigner *s, const JwtClaims *c, char *err, size_t errlen)
 	if (root == NULL) {
 		set_err(err, errlen, "out of memory");
 		return NULL;
+	}
+	if (c->type == JWT_TOKEN_LOGIN && c->family[0] != '\0') {
+		if (!valid_id(c->family)) {
+			json_decref(root);
+			set_err(err, errlen, "bad fam");
+			return NULL;
+		}
+		json_object_set_new(root, "fam", json_string(c->family));
 	}
 	if (c->type == JWT_TOKEN_SDK) {
 		json_t *cols = json_array();

@@ -49,8 +49,10 @@ typedef enum JwtTokenType {
 
 /*
  * The claims Vectron puts in a token.  In JSON: iss, aud, sub, iat, nbf,
- * exp, jti, token_type ("login" or "sdk"), role, and for sdk tokens key_id
- * and collections (an array of names, or ["*"]).  A login token's scope is
+ * exp, jti, token_type ("login" or "sdk"), role, for login tokens an
+ * optional fam (the refresh family the login started, so that logout can
+ * revoke the token), and for sdk tokens key_id and collections (an array
+ * of names, or ["*"]).  A login token's scope is
  * its user's and reads back as the single collection "*".
  */
 typedef struct JwtClaims {
@@ -59,6 +61,7 @@ typedef struct JwtClaims {
 	char key_id[JWT_ID_MAX];	/* API key id (sdk tokens), else "" */
 	char role[16];				/* "admin", "write" or "readonly" */
 	char jti[JWT_ID_MAX];		/* unique token id */
+	char family[JWT_ID_MAX];	/* login tokens: refresh family ("fam"), or "" */
 	int64_t iat;
 	int64_t nbf;
 	int64_t exp;

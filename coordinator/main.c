@@ -40,7 +40,9 @@ static void
 usage(void)
 {
 	printf("usage: vectron-coordinator [-c FILE] [--name=value ...]\n"
-		   "       vectron-coordinator --print-config [...]\n\nsettings:\n");
+		   "       vectron-coordinator --print-config [...]\n"
+		   "       vectron-coordinator --hash-password [-c FILE] < password   (argon2id, auth_argon2_*)\n"
+		   "\nsettings:\n");
 	config_set_defaults();
 	config_dump();
 }
@@ -141,7 +143,7 @@ main(int argc, char **argv)
 	char err[2048];
 	struct evdns_base *dns;
 	struct event *sigterm, *sigint, *sighup;
-	bool print_config = false;
+	bool print_config = false, hash_password = false;
 	char *meta_dsn;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -155,6 +157,8 @@ main(int argc, char **argv)
 			return 0;
 		} else if (strcmp(argv[i], "--print-config") == 0)
 			print_config = true;
+		else if (strcmp(argv[i], "--hash-password") == 0)
+			hash_password = true;
 		else
 			flag_argv[flag_argc++] = argv[i];
 	}
@@ -165,6 +169,19 @@ main(int argc, char **argv)
 	}
 	if (print_config) {
 		config_dump();
+		return 0;
+	}
+	if (hash_password) {
+		/* `vectron user create`: an argon2id hash with this config's parameters */
+		PasswordParams pp = {(uint32_t) cf_auth_argon2_t, (uint32_t) cf_auth_argon2_m_kib,
+							 (uint32_t) cf_auth_argon2_p};
+		char hash[PASSWORD_HASH_SIZE];
+
+		if (!password_hash_stream(stdin, &pp, hash, err, sizeof(err))) {
+			fprintf(stderr, "vectron-coordinator: %s\n", err);
+			return 2;
+		}
+		printf("%s\n", hash);
 		return 0;
 	}
 	log_configure(cf_log_level, cf_log_format);

@@ -298,6 +298,41 @@ static const char *const migrations[] = {
 	"  at timestamptz NOT NULL DEFAULT now(),\n"
 	"  actor text, action text NOT NULL, target text, source_ip text,\n"
 	"  request_id text, outcome text NOT NULL);\n",
+	/*
+	 * accounts, second part (issue 5): admin-issued password-reset tokens
+	 * (stored hashed like refresh tokens), vector and dimension x count
+	 * quotas, per-collection live point counts for them (quota.c), and the
+	 * time a refresh family was revoked, so that coordinators can refuse
+	 * the login JWTs of recently revoked families (authfam.c).
+	 */
+	"CREATE TABLE vectron_meta.password_reset (\n"
+	"  id text PRIMARY KEY,\n"
+	"  user_id bigint NOT NULL REFERENCES vectron_meta.app_user(id) ON DELETE CASCADE,\n"
+	"  hash text NOT NULL,\n"
+	"  expires_at timestamptz NOT NULL,\n"
+	"  used_at timestamptz,\n"
+	"  created_by bigint,\n"
+	"  created_at timestamptz NOT NULL DEFAULT now());\n"
+	"CREATE INDEX ON vectron_meta.password_reset (user_id);\n"
+	"ALTER TABLE vectron_meta.app_user\n"
+	"  ADD COLUMN max_vectors bigint CHECK (max_vectors >= 0),\n"
+	"  ADD COLUMN max_dimension_count bigint CHECK (max_dimension_count >= 0);\n"
+	"CREATE TABLE vectron_meta.collection_usage (\n"
+	"  collection_id bigint PRIMARY KEY\n"
+	"    REFERENCES vectron_meta.collection(id) ON DELETE CASCADE,\n"
+	"  points bigint NOT NULL DEFAULT 0 CHECK (points >= 0),\n"
+	"  updated_at timestamptz NOT NULL DEFAULT now());\n"
+	"ALTER TABLE vectron_meta.refresh_family ADD COLUMN revoked_at timestamptz;\n"
+	"UPDATE vectron_meta.refresh_family SET revoked_at = now() WHERE revoked;\n"
+	"CREATE FUNCTION vectron_meta.family_revoked_at() RETURNS trigger\n"
+	"LANGUAGE plpgsql AS $$\n"
+	"BEGIN\n"
+	"  IF NEW.revoked AND NOT OLD.revoked THEN NEW.revoked_at = now(); END IF;\n"
+	"  RETURN NEW;\n"
+	"END $$;\n"
+	"CREATE TRIGGER family_revoked_at BEFORE UPDATE OF revoked ON vectron_meta.refresh_family\n"
+	"  FOR EACH ROW EXECUTE FUNCTION vectron_meta.family_revoked_at();\n"
+	"CREATE INDEX ON vectron_meta.refresh_family (revoked_at) WHERE revoked;\n",
 };
 
 #define N_MIGRATIONS ((int) (sizeof(migrations) / sizeof(migrations[0])))

@@ -435,3 +435,33 @@ password_pool_pending(PasswordPool *pool)
 {
 	return pool->pending;
 }
+
+/*
+ * The CLI helper (vectron-coordinator --hash-password): the password is
+ * read from in, never from the command line, so it does not show in ps.
+ */
+bool
+password_hash_stream(FILE *in, const PasswordParams *p, char *out, char *err, size_t errlen)
+{
+	char buf[PASSWORD_MAX_LEN + 2];
+	size_t n = fread(buf, 1, sizeof(buf), in);
+	bool ok;
+
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	if (n == 0 || n > PASSWORD_MAX_LEN) {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		snprintf(err, errlen, "the password on stdin must be 1 to %d bytes", PASSWORD_MAX_LEN);
+		return false;
+	}
+	if (memchr(buf, '\0', n)) {
+		OPENSSL_cleanse(buf, sizeof(buf));
+		snprintf(err, errlen, "the password must not contain NUL bytes");
+		return false;
+	}
+	ok = password_hash(buf, n, p, out, err, errlen);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return ok;
+}

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define PASSWORD_WARN_UNUSED __attribute__((warn_unused_result))
 
@@ -69,6 +70,13 @@ bool password_params_valid(const PasswordParams *p, char *err, size_t errlen) PA
 bool password_hash(const char *password, size_t len, const PasswordParams *p, char *out,
 				   char *err, size_t errlen) PASSWORD_WARN_UNUSED;
 PasswordStatus password_verify(const char *password, size_t len, const char *encoded) PASSWORD_WARN_UNUSED;
+/*
+ * Hash a password read from in (at most PASSWORD_MAX_LEN bytes; one
+ * trailing newline is dropped) into out, for `vectron-coordinator
+ * --hash-password` and `vectron user create`.
+ */
+bool password_hash_stream(FILE *in, const PasswordParams *p, char *out, char *err,
+						  size_t errlen) PASSWORD_WARN_UNUSED;
 /* True when encoded is not an argon2id hash made with exactly p. */
 bool password_needs_rehash(const char *encoded, const PasswordParams *p);
 

@@ -12,7 +12,9 @@ a second coordinator B on the same metadata with a low per-key rate limit.
 Drives the route x token type x role table of docs/security.md (allowed /
 401 / 403), forged and malformed tokens, refresh rotation and reuse,
 key revocation on both coordinators, rotation grace, grants, user deletion,
-the audit log and rate limits, then greps every log and this run's own
+the audit log and rate limits, logout ending login JWTs, password change
+and admin-issued resets, vector and dimension x count quotas and
+`vectron user create` (run_acct_tests), then greps every log and this run's own
 output for every secret it created.  Appends "PASS auth-int:..." /
 "FAIL auth-int:..." to $VX_RESULTS.
 """
@@ -372,6 +374,10 @@ def run_tests(c, cb, st, keyfile, pubpem):
          [U, F, Y, Y, F, F, F]),
         ("admin_cluster", "GET", "/v1/admin/nodes", None, [U, F, F, Y, F, F, Y]),
         ("admin_users", "GET", "/v1/admin/users", None, [U, F, F, Y, F, F, F]),
+        ("auth_password_reset", "POST", "/v1/auth/password-reset",
+         {"reset_token": "vp_0123456789abcdef_" + "0" * 64, "new_password": "whatever-123"}, [Y, Y, Y, Y, Y, Y, Y]),
+        ("admin_users_reset", "POST", "/v1/admin/users/999999/password-reset", {}, [U, F, F, Y, F, F, F]),
+        ("admin_users_quota", "PUT", "/v1/admin/users/999999/quota", {"vectors": 1}, [U, F, F, Y, F, F, F]),
     ]
     n = 0
     for route, method, path, body, want in rows:
@@ -389,8 +395,12 @@ def run_tests(c, cb, st, keyfile, pubpem):
                 p = p.replace("{d}", mine if exp == Y else "ca")
             s, b = c.req(method, p, bd, token=tok)
             if exp == Y:
-                # 404 USER_NOT_FOUND on the grant to user 999999 means RBAC let it through
-                ok = s < 400 or (route == "grants" and s == 404)
+                # 404 USER_NOT_FOUND on the grant to user 999999 means RBAC let it through,
+                # and so does the reset handler's own 401 for an unknown reset token
+                ok = s < 400 or (route in ("grants", "admin_users_reset", "admin_users_quota") and
+                                 s == 404 and code_of(b) == "USER_NOT_FOUND") or \
+                    (route == "auth_password_reset" and s == 401 and
+                     "reset token" in (b or {}).get("error", {}).get("message", ""))
             else:
                 ok = s == exp and code_of(b) == ("UNAUTHORIZED" if exp == 401 else "FORBIDDEN")
             check("table:%s:%s" % (route, who), ok, (method, p, s, b))
@@ -689,13 +699,251 @@ def run_tests(c, cb, st, keyfile, pubpem):
     check("inject:tables-intact", counts == "t|t|1" and s == 200 and
           any(u["email"] == evil_email.lower() for u in b["users"]), (counts, s))
 
+    run_acct_tests(c, cb, st, admin, admin_id)
+
     # ---- stored forms: hashes only
     rows_ = vectron_psql(st, "SELECT hash FROM vectron_meta.api_key UNION ALL "
                              "SELECT hash FROM vectron_meta.refresh_token UNION ALL "
+                             "SELECT hash FROM vectron_meta.password_reset UNION ALL "
                              "SELECT password_hash FROM vectron_meta.app_user")
     check("stored-hashed", rows_ and all(x.startswith(("hmac-sha256:", "$argon2id$"))
                                          for x in rows_.split()), rows_[:200])
 
+
+
+def jwt_claims(tok):
+    p = tok.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+
+
+def wait_status(fn, want, secs=5.0):
+    """Call fn() until its status is want (or secs pass); returns (s, b, seconds)."""
+    t1 = time.time()
+    while True:
+        s, b = fn()
+        if s == want or time.time() - t1 > secs:
+            return s, b, time.time() - t1
+        time.sleep(0.25)
+
+
+def run_acct_tests(c, cb, st, admin, admin_id):
+    """Issue 5, second part: logout revokes login JWTs, admin-issued password
+    resets, vector and dimension x count quotas, `vectron user create`."""
+    pw = {u: secret("Pw-" + secrets.token_hex(10)) for u in ("dave", "erin", "frank", "gina")}
+    uid = {}
+    for u in pw:
+        s, b = c.req("POST", "/v1/admin/users", {"email": u + "@example.com", "password": pw[u],
+                                                 "role": "write"}, token=admin)
+        check("acct:create-%s" % u, s == 201, (s, b))
+        uid[u] = (b or {}).get("user_id")
+
+    # ---- logout makes the session's login JWTs fail (fam claim + revoked-family set)
+    l1 = login(c, "dave@example.com", pw["dave"])
+    l2 = login(c, "dave@example.com", pw["dave"])
+    fam = jwt_claims(l1["access_token"]).get("fam")
+    check("logout-jwt:fam-claim", fam and fam != jwt_claims(l2["access_token"]).get("fam"),
+          jwt_claims(l1["access_token"]))
+    s1, _ = c.req("GET", "/v1/keys", token=l1["access_token"])
+    # B knows dave after its next snapshot
+    s2, _, _ = wait_status(lambda: cb.req("GET", "/v1/me", token=l1["access_token"]), 200)
+    check("logout-jwt:works-before", s1 == 200 and s2 == 200, (s1, s2))
+    s, b = c.req("POST", "/v1/auth/logout", {"refresh_token": l1["refresh_token"]})
+    check("logout-jwt:logout", s == 200, (s, b))
+    s, b = c.req("GET", "/v1/keys", token=l1["access_token"])
+    check("logout-jwt:401-at-once", s == 401 and code_of(b) == "UNAUTHORIZED", (s, b))
+    s, b, secs = wait_status(lambda: cb.req("GET", "/v1/me", token=l1["access_token"]), 401)
+    check("logout-jwt:401-on-other-coordinator", s == 401, (s, b))
+    say("   logout seen by coordinator B after %.2fs" % secs)
+    s, b = c.req("GET", "/v1/keys", token=l2["access_token"])
+    check("logout-jwt:other-session-unaffected", s == 200, (s, b))
+    s, b = c.req("POST", "/v1/auth/refresh", {"refresh_token": l2["refresh_token"]})
+    if s == 200:
+        secret(b["access_token"])
+        secret(b["refresh_token"])
+    check("logout-jwt:refresh-keeps-family", s == 200 and
+          jwt_claims(b["access_token"]).get("fam") == jwt_claims(l2["access_token"]).get("fam"), (s, b))
+
+    # a password change ends the other sessions (refresh and login JWT), not the caller's
+    l3 = login(c, "dave@example.com", pw["dave"])
+    dpw = secret("Dave-" + secrets.token_hex(10))
+    s, b = c.req("POST", "/v1/me/password", {"current_password": pw["dave"], "new_password": dpw},
+                 token=l2["access_token"])
+    check("password-change:ok", s == 200, (s, b))
+    s, b = c.req("GET", "/v1/keys", token=l2["access_token"])
+    check("password-change:own-session-goes-on", s == 200, (s, b))
+    s, b, _ = wait_status(lambda: c.req("GET", "/v1/keys", token=l3["access_token"]), 401)
+    check("password-change:other-login-jwt-401", s == 401, (s, b))
+    s, b = c.req("POST", "/v1/auth/refresh", {"refresh_token": l3["refresh_token"]})
+    check("password-change:other-refresh-401", s == 401, (s, b))
+
+    # ---- admin-issued password reset
+    le = login(c, "erin@example.com", pw["erin"])
+    ur = "/v1/admin/users/%d/password-reset"
+    s, b = c.req("POST", ur % uid["erin"], {}, token=le["access_token"])
+    check("reset:non-admin-403", s == 403 and code_of(b) == "FORBIDDEN", (s, b))
+    s, b = c.req("POST", ur % 999999, {}, token=admin)
+    check("reset:unknown-user-404", s == 404 and code_of(b) == "USER_NOT_FOUND", (s, b))
+    s, b = c.req("POST", ur % uid["erin"], {"ttl_seconds": 0}, token=admin)
+    check("reset:bad-ttl-400", s == 400, (s, b))
+    s, r1 = c.req("POST", ur % uid["erin"], None, token=admin)
+    tok1 = secret(r1["reset_token"]) if s == 201 else None
+    check("reset:issue", s == 201 and tok1.startswith("vp_") and r1.get("expires_at", "").endswith("Z") and
+          r1["user_id"] == uid["erin"], (s, r1))
+    s, r2 = c.req("POST", ur % uid["erin"], {"ttl_seconds": 600}, token=admin)
+    tok2 = secret(r2["reset_token"]) if s == 201 else None
+    newpw = secret("Reset-" + secrets.token_hex(10))
+    s, b = c.req("POST", "/v1/auth/password-reset", {"reset_token": tok1, "new_password": newpw})
+    check("reset:superseded-token-401", s == 401 and code_of(b) == "UNAUTHORIZED", (s, b))
+    s, b = c.req("POST", "/v1/auth/password-reset", {"reset_token": tok2, "new_password": "short"})
+    check("reset:short-password-400", s == 400, (s, b))
+    s, b = c.req("POST", "/v1/auth/password-reset", {"reset_token": "vp_0123456789abcdef_" + "0" * 64,
+                                                     "new_password": newpw})
+    check("reset:unknown-token-401", s == 401, (s, b))
+    s, b = c.req("POST", "/v1/auth/password-reset", {"reset_token": tok2[:-1] + ("0" if tok2[-1] != "0" else "1"),
+                                                     "new_password": newpw})
+    check("reset:wrong-secret-401", s == 401, (s, b))
+    s, b = c.req("POST", "/v1/auth/password-reset", {"reset_token": tok2, "new_password": newpw})
+    check("reset:works", s == 200 and b.get("reset") is True, (s, b))
+    s, b = c.req("POST", "/v1/auth/password-reset", {"reset_token": tok2, "new_password": newpw + "x"})
+    check("reset:second-use-401", s == 401, (s, b))
+    s, b = c.req("POST", "/v1/auth/login", {"email": "erin@example.com", "password": pw["erin"]})
+    check("reset:old-password-401", s == 401, (s, b))
+    s, b = c.req("POST", "/v1/auth/login", {"email": "erin@example.com", "password": newpw})
+    check("reset:new-password-works", s == 200, (s, b))
+    if s == 200:
+        secret(b["access_token"])
+        secret(b["refresh_token"])
+    s, b = c.req("POST", "/v1/auth/refresh", {"refresh_token": le["refresh_token"]})
+    check("reset:sessions-revoked", s == 401, (s, b))
+    s, b, _ = wait_status(lambda: c.req("GET", "/v1/keys", token=le["access_token"]), 401)
+    check("reset:old-login-jwt-401", s == 401, (s, b))
+    # two uses of one token at once: exactly one wins
+    import threading
+    s, r5 = c.req("POST", ur % uid["erin"], {}, token=admin)
+    tok5 = secret(r5["reset_token"]) if s == 201 else ""
+    res = []
+    racepw = [secret("Race-" + secrets.token_hex(8)) for _ in range(2)]
+
+    def use(p_):
+        res.append(Client(c.port).req("POST", "/v1/auth/password-reset", {"reset_token": tok5, "new_password": p_}))
+    ths = [threading.Thread(target=use, args=(p_,)) for p_ in racepw]
+    for t_ in ths:
+        t_.start()
+    for t_ in ths:
+        t_.join()
+    check("reset:race-one-wins", sorted(r_[0] for r_ in res) == [200, 401], [r_[0] for r_ in res])
+    s, r3 = c.req("POST", ur % uid["erin"], {"ttl_seconds": 1}, token=admin)
+    tok3 = secret(r3["reset_token"]) if s == 201 else ""
+    time.sleep(2.2)
+    s, b = c.req("POST", "/v1/auth/password-reset", {"reset_token": tok3, "new_password": newpw + "y"})
+    check("reset:expired-401", s == 401, (s, b))
+    s, r4 = c.req("POST", ur % uid["frank"], {}, token=admin)
+    tok4 = secret(r4["reset_token"]) if s == 201 else ""
+    s, b = c.req("DELETE", "/v1/admin/users/%d" % uid["frank"], token=admin)
+    s, b = c.req("POST", "/v1/auth/password-reset", {"reset_token": tok4, "new_password": newpw + "z"})
+    check("reset:deleted-user-401", s == 401, (s, b))
+    s, b = c.req("GET", "/v1/admin/audit", token=admin)
+    acts = [e["action"] for e in (b or {}).get("events", [])]
+    check("reset:audited", "password.reset.issue" in acts and "password.reset" in acts, sorted(set(acts)))
+    rows_ = vectron_psql(st, "SELECT hash FROM vectron_meta.password_reset")
+    check("reset:stored-hashed", rows_ and all(x.startswith("hmac-sha256:") for x in rows_.split()) and
+          not any(t_ and t_ in rows_ for t_ in (tok1, tok2, tok3, tok4)), rows_[:100])
+
+    # ---- quotas: vectors and dimension x count, counted on acknowledged writes
+    gt = login(c, "gina@example.com", pw["gina"])["access_token"]
+    s, b = c.req("POST", "/v1/collections", {"name": "qv", "dimension": 2, "shards": 2,
+                                             "replication_factor": 1}, token=gt)
+    check("quota-v:create", s == 201, (s, b))
+    uq = "/v1/admin/users/%d/quota" % uid["gina"]
+    s, b = c.req("PUT", uq, {"vectors": -1}, token=admin)
+    check("quota-v:bad-value-400", s == 400, (s, b))
+    s, b = c.req("PUT", uq, {}, token=admin)
+    check("quota-v:empty-400", s == 400, (s, b))
+    s, b = c.req("PUT", uq, {"vectors": 5}, token=admin)
+    check("quota-v:set", s == 200 and b["quotas"] == {"collections": None, "vectors": 5,
+                                                      "dimension_count": None}, (s, b))
+    pts = lambda ids: {"points": [{"id": i, "vector": [i, i + 0.5]} for i in ids]}
+    s, b = c.req("PUT", "/v1/collections/qv/points", pts([1, 2, 3]), token=gt)
+    check("quota-v:under-limit", s == 200, (s, b))
+    s, b = c.req("PUT", "/v1/collections/qv/points", pts([4, 5]), token=gt)
+    check("quota-v:to-limit", s == 200, (s, b))
+    s, b, _ = wait_status(lambda: (lambda r: (r[0] if r[1]["usage"]["vectors"] == 5 else -1, r[1]))(
+        c.req("GET", "/v1/me", token=gt)), 200)
+    check("quota-v:me-usage", s == 200 and b["usage"] == {"collections": 1, "vectors": 5, "dimension_count": 10}
+          and b["quotas"]["vectors"] == 5, (s, b))
+    s, b = c.req("PUT", "/v1/collections/qv/points", pts([6]), token=gt)
+    check("quota-v:over-limit-403", s == 403 and code_of(b) == "QUOTA_EXCEEDED" and
+          "vector quota" in b["error"]["message"], (s, b))
+    s, b = c.req("GET", "/v1/collections/qv", token=gt)
+    s2, b2 = c.req("POST", "/v1/collections/qv/points/get", {"ids": [1, 2, 3, 4, 5, 6]}, token=gt)
+    got = sorted(str(p_["id"]) for p_ in (b2 or {}).get("points", []))
+    check("quota-v:data-intact", s == 200 and b.get("count") == 5 and got == ["1", "2", "3", "4", "5"],
+          (s, b, got))
+    ndjson = b"".join(json.dumps({"id": i, "vector": [i, i]}).encode() + b"\n" for i in (7, 8))
+    s, b = c.req("POST", "/v1/collections/qv/points/import", raw=ndjson, token=gt,
+                 headers={"Content-Type": "application/x-ndjson"})
+    check("quota-v:import-403", s == 403 and code_of(b) == "QUOTA_EXCEEDED", (s, b))
+    s, b = c.req("POST", "/v1/collections/qv/points/delete", {"ids": [1, 2]}, token=gt)
+    check("quota-v:delete", s == 200 and b.get("deleted") == 2, (s, b))
+    s, b = c.req("PUT", "/v1/collections/qv/points", pts([6, 7]), token=gt)
+    check("quota-v:delete-frees-quota", s == 200, (s, b))
+    s, b, secs = wait_status(lambda: (lambda r: (r[0] if (r[1] or {}).get("usage", {}).get("vectors") == 5 else -1,
+                                                r[1]))(cb.req("GET", "/v1/me", token=gt)), 200)
+    check("quota-v:usage-on-other-coordinator", s == 200, (s, b))
+    s, b = cb.req("PUT", "/v1/collections/qv/points", pts([8]), token=gt)
+    check("quota-v:enforced-on-other-coordinator", s == 403 and code_of(b) == "QUOTA_EXCEEDED", (s, b))
+    counted = vectron_psql(st, "SELECT u.points FROM vectron_meta.collection_usage u "
+                               "JOIN vectron_meta.collection c ON c.id = u.collection_id WHERE c.name = 'qv'")
+    check("quota-v:metadata-count", counted == "5", counted)
+    # dimension x count: 5 points x 2 = 10 used
+    s, b = c.req("PUT", uq, {"vectors": None, "dimension_count": 12}, token=admin)
+    check("quota-dc:set", s == 200 and b["quotas"]["vectors"] is None and b["quotas"]["dimension_count"] == 12,
+          (s, b))
+    s, b = c.req("PUT", "/v1/collections/qv/points", pts([8]), token=gt)
+    check("quota-dc:to-limit", s == 200, (s, b))
+    s, b = c.req("PUT", "/v1/collections/qv/points", pts([9]), token=gt)
+    check("quota-dc:over-limit-403", s == 403 and code_of(b) == "QUOTA_EXCEEDED" and
+          "dimension_count" in b["error"]["message"], (s, b))
+    s, b, _ = wait_status(lambda: (lambda r: (r[0] if r[1]["usage"]["dimension_count"] == 12 else -1, r[1]))(
+        c.req("GET", "/v1/me", token=gt)), 200)
+    check("quota-dc:me", s == 200 and b["usage"]["vectors"] == 6 and b["quotas"]["dimension_count"] == 12, (s, b))
+    s, b = c.req("PUT", uq, {"dimension_count": None}, token=admin)
+    s, b = c.req("PUT", "/v1/collections/qv/points", pts([9]), token=gt)
+    check("quota-dc:lifted", s == 200, (s, b))
+
+    # ---- vectron user create: the first admin, straight into the metadata database
+    os.makedirs(AUTHDIR, exist_ok=True)
+    pwf = os.path.join(AUTHDIR, "root-password")
+    rootpw = secret("Root-" + secrets.token_hex(12))
+    vectron.write_private(pwf, rootpw + "\n")
+    r = subprocess.run([sys.executable, CLI, "user", "create", "--admin", "--email", "Root2@Example.com",
+                        "--password-file", pwf, "--dir", CLUSTER], capture_output=True, text=True)
+    say("   " + (r.stdout + r.stderr).strip())
+    check("cli-user:create-admin", r.returncode == 0 and "created admin user" in r.stdout, r.stdout + r.stderr)
+    s, b = c.req("POST", "/v1/auth/login", {"email": "root2@example.com", "password": rootpw})
+    check("cli-user:login", s == 200, (s, b))
+    if s == 200:
+        secret(b["access_token"])
+        secret(b["refresh_token"])
+        s, b, _ = wait_status(lambda: c.req("GET", "/v1/admin/users", token=b["access_token"]), 200)
+        check("cli-user:admin-users", s == 200 and any(u["email"] == "root2@example.com" and u["role"] == "admin"
+                                                        for u in b["users"]), (s, b))
+    h = vectron_psql(st, "SELECT password_hash FROM vectron_meta.app_user WHERE email = 'root2@example.com'")
+    check("cli-user:argon2id-hash", h.startswith("$argon2id$v=19$m=256,t=1,p=1$"), h[:40])
+    r = subprocess.run([sys.executable, CLI, "user", "create", "--admin", "--email", "root2@example.com",
+                        "--password-file", pwf, "--dir", CLUSTER], capture_output=True, text=True)
+    check("cli-user:duplicate-fails", r.returncode != 0 and "already exists" in r.stderr, r.stderr)
+    ropw = secret("Ro-" + secrets.token_hex(12))
+    r = subprocess.run([sys.executable, CLI, "user", "create", "--role", "readonly", "--email", "ro@example.com",
+                        "--dir", CLUSTER], capture_output=True, text=True,
+                       env=dict(os.environ, VECTRON_USER_PASSWORD=ropw))
+    check("cli-user:create-readonly-env", r.returncode == 0, r.stdout + r.stderr)
+    s, b = c.req("POST", "/v1/auth/login", {"email": "ro@example.com", "password": ropw})
+    if s == 200:
+        secret(b["access_token"])
+        secret(b["refresh_token"])
+        s, b, _ = wait_status(lambda: c.req("GET", "/v1/admin/users", token=b["access_token"]), 403)
+    check("cli-user:readonly-not-admin", s == 403, (s, b))
 
 
 def vectron_psql(st, sql):

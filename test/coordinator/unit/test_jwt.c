@@ -328,7 +328,20 @@ main(void)
 	ok(jwt_verify(v, tok, now0 + 1, &c, err, sizeof(err)) && c.type == JWT_TOKEN_LOGIN &&
 	   c.ncollections == 1 && strcmp(c.collections[0], "*") == 0 && c.key_id[0] == '\0',
 	   "login token verifies with scope *");
+	ok(c.family[0] == '\0', "login token without fam reads back an empty family");
 	free(tok);
+	{
+		JwtClaims fc;
+
+		jwt_claims_init(&fc, JWT_TOKEN_LOGIN, "user_42", "write", now0, 900);
+		snprintf(fc.family, sizeof(fc.family), "12345");
+		tok = jwt_issue(s1, &fc, err, sizeof(err));
+		ok(tok && jwt_verify(v, tok, now0 + 1, &c, err, sizeof(err)) &&
+		   strcmp(c.family, "12345") == 0, "login token carries its refresh family (fam)");
+		free(tok);
+		snprintf(fc.family, sizeof(fc.family), "x y");
+		ok(jwt_issue(s1, &fc, err, sizeof(err)) == NULL, "a bad fam is not issued");
+	}
 
 	/* --- wrong key, kid, issuer, audience ------------------------------ */
 	tok = issue(s2_samekid, JWT_TOKEN_SDK, "admin", now0, 600, 0);
@@ -537,6 +550,8 @@ main(void)
 			{"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"u\",\"iat\":1800000000,\"exp\":1800000600,\"jti\":\"j\",\"token_type\":\"sdk\",\"role\":\"write\",\"key_id\":\"k\",\"collections\":[\"Bad-Name\"]}", "collections", "sdk with a bad collection name"},
 			{"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"u\",\"iat\":1800000000,\"exp\":1800000600,\"jti\":\"j\",\"token_type\":\"sdk\",\"role\":\"write\",\"key_id\":\"k\",\"collections\":[1]}", "collections", "sdk with a number as collection"},
 			{"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"u\",\"iat\":1800000000,\"exp\":1800000600,\"jti\":\"j\",\"token_type\":\"sdk\",\"role\":\"write\",\"key_id\":\"k\",\"collections\":[\"*\"]}", NULL, "sdk with collections [*]"},
+			{"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"u\",\"iat\":1800000000,\"exp\":1800000600,\"jti\":\"j\",\"token_type\":\"login\",\"role\":\"write\",\"fam\":7}", "fam", "fam as a number"},
+			{"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"u\",\"iat\":1800000000,\"exp\":1800000600,\"jti\":\"j\",\"token_type\":\"login\",\"role\":\"write\",\"fam\":\"1; drop\"}", "fam", "fam with SQL characters"},
 			{"{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"u\",\"iat\":1800000000,\"exp\":1800000000,\"jti\":\"j\",\"token_type\":\"login\",\"role\":\"write\"}", "before iat", "exp equal to iat"},
 		};
 		size_t i;

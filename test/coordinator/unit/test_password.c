@@ -254,5 +254,23 @@ main(void)
 		   "stop calls every callback: %d cancelled, %d finished", cancelled, done_jobs);
 	}
 	event_base_free(base);
+
+	/* the CLI helper: a password read from a stream, one newline dropped */
+	{
+		char in[] = "from-stdin-pw\n", h[PASSWORD_HASH_SIZE];
+		FILE *f = fmemopen(in, strlen(in), "r");
+
+		ok(f && password_hash_stream(f, &cheap, h, err, sizeof(err)) &&
+		   password_verify("from-stdin-pw", 13, h) == PASSWORD_OK &&
+		   password_verify("from-stdin-pw\n", 14, h) == PASSWORD_MISMATCH,
+		   "password_hash_stream hashes stdin without its newline");
+		if (f)
+			fclose(f);
+		in[0] = '\n';
+		f = fmemopen(in, 1, "r");
+		ok(f && !password_hash_stream(f, &cheap, h, err, sizeof(err)), "an empty password is refused");
+		if (f)
+			fclose(f);
+	}
 	return tap_done();
 }

@@ -45,7 +45,7 @@ typedef struct Row {
 static const Row main_rows[] = {
 	{RBAC_ROUTE_HEALTH, "`GET /healthz`, `/readyz`", "AAAAAAA"},
 	{RBAC_ROUTE_METRICS, "`GET /metrics`", "133A33A"},
-	{RBAC_ROUTE_AUTH, "`/v1/auth/{login,refresh,logout,token,register}`, `GET /v1/auth/jwks.json`, `GET /v1/openapi.json`", "AAAAAAA"},
+	{RBAC_ROUTE_AUTH, "`/v1/auth/{login,refresh,logout,token,register,password-reset}`, `GET /v1/auth/jwks.json`, `GET /v1/openapi.json`", "AAAAAAA"},
 	{RBAC_ROUTE_ME, "`GET /v1/me`", "1AAAAAA"},
 	{RBAC_ROUTE_ACCOUNT, "`/v1/me/password` (change own password)", "1AAA333"},
 	{RBAC_ROUTE_KEYS, "`/v1/keys`, `/v1/keys/{id}`, `/v1/keys/{id}/rotate`", "1AAA333"},
@@ -56,7 +56,7 @@ static const Row main_rows[] = {
 	{RBAC_ROUTE_COLLECTION_DELETE, "`DELETE /v1/collections/{name}`", "13AA3AA"},
 	{RBAC_ROUTE_GRANTS, "`/v1/collections/{name}/grants`", "13AA333"},
 	{RBAC_ROUTE_ADMIN_CLUSTER, "every other `/v1/admin/...` (stats, nodes, shards, rebalance, slow)", "133A33A"},
-	{RBAC_ROUTE_ADMIN_USERS, "`/v1/admin/users*`, quotas, `/v1/admin/audit`", "133A333"},
+	{RBAC_ROUTE_ADMIN_USERS, "`/v1/admin/users*` (with `{id}/quota`, `{id}/password-reset`), `/v1/admin/audit`", "133A333"},
 };
 #define NROWS (int) (sizeof(main_rows) / sizeof(main_rows[0]))
 
@@ -292,6 +292,8 @@ main(int argc, char **argv)
 			{"POST", "/v1/keys/abc/rotate", 1, RBAC_ROUTE_KEYS, ""},
 			{"GET", "/v1/admin/users", 1, RBAC_ROUTE_ADMIN_USERS, ""},
 			{"PUT", "/v1/admin/users/7/quota", 1, RBAC_ROUTE_ADMIN_USERS, ""},
+			{"POST", "/v1/admin/users/7/password-reset", 1, RBAC_ROUTE_ADMIN_USERS, ""},
+			{"POST", "/v1/auth/password-reset", 1, RBAC_ROUTE_AUTH, ""},
 			{"GET", "/v1/admin/audit", 1, RBAC_ROUTE_ADMIN_USERS, ""},
 			{"GET", "/v1/admin/nodes", 1, RBAC_ROUTE_ADMIN_CLUSTER, ""},
 			{"POST", "/v1/admin/nodes/w1/drain", 1, RBAC_ROUTE_ADMIN_CLUSTER, ""},
