@@ -252,8 +252,10 @@ on_auth_notify(const char *channel, const char *payload)
 {
 	if (!az_on)
 		return;
-	log_debug("auth: %s %s: reloading the accounts snapshot", channel,
-			  payload[0] ? payload : "(listening)");
+	if (payload[0])
+		log_debug("auth: %s %s: reloading the accounts snapshot", channel, payload);
+	else
+		log_info("auth: listening on %s; reloading the accounts snapshot", channel);
 	cache_reload();
 }
 

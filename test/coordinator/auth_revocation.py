@@ -248,6 +248,9 @@ def run(st, a, b, admin_pw):
     while listeners(st) < 2 and time.time() - t1 < poll_s + 3:
         time.sleep(0.2)
     check("poll:listeners-back", listeners(st) == 2, listeners(st))
+    with open(os.path.join(CLUSTER, "coordinator.log"), errors="replace") as f:
+        n = f.read().count("auth: listening on vectron_auth")
+    check("poll:a-listener-reconnected", n >= 2, n)
     k = mkkey(a, admin)
     tok, _ = sdk(a, k["key"])
     b.req("DELETE", "/v1/keys/" + k["id"], token=admin)
