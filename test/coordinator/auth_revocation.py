@@ -353,6 +353,7 @@ def rate_limits(a, b, admin):
           (one_ok, expect1, one_no))
     check("ratelimit:two-coordinators-about-2x", 1.6 <= two_ok / max(one_ok, 1) <= 2.4 and two_no > 0,
           (two_ok, one_ok))
+    say("   Retry-After values on 429: %s" % sorted(set(ra for ra, _ in ras)))
     check("ratelimit:429-retry-after", ras and all(ra is not None and int(ra) >= 1 and code == "RATE_LIMITED"
                                                    for ra, code in ras), ras[:5])
 
