@@ -87,15 +87,16 @@ test/fuzz/fuzz_jwt: test/fuzz/fuzz_jwt.c coordinator/jwt.c coordinator/jwt.h
 		$$(pkg-config --libs libjwt jansson libcrypto)
 
 # The coordinator's request-body decoders (api_points.c, api_collections.c,
-# api.c, filter.c) on a real shard map, with the HTTP layer, database and
-# executors stubbed (test/fuzz/fuzz_request_stubs.c).
+# api_auth.c, api.c, filter.c) on a real shard map, with the HTTP layer,
+# database, executors and auth state stubbed (test/fuzz/fuzz_request_stubs.c).
 FUZZ_REQUEST_SRC = test/fuzz/fuzz_request.c test/fuzz/fuzz_request_stubs.c \
 	$(addprefix coordinator/,util.c log.c config.c hash.c filter.c merge.c api.c \
-	api_points.c api_collections.c)
+	api_points.c api_collections.c api_auth.c jwt.c apikey.c rbac.c)
 test/fuzz/fuzz_request: $(FUZZ_REQUEST_SRC) test/fuzz/fuzz_request.h coordinator/shardmap.c \
 		$(wildcard coordinator/*.h)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icoordinator -Itest/fuzz -I$$($(PG_CONFIG) --includedir) -o $@ \
-		$(FUZZ_REQUEST_SRC) $$(pkg-config --libs libevent jansson) -lpq -lm
+		$(FUZZ_REQUEST_SRC) $$(pkg-config --libs libevent jansson libjwt libcrypto) -lhttp_parser \
+		-lpq -lm
 
 bench/vdata: bench/vdata.c $(KERNEL_SRC) src/distance.h
 	$(TOOL_CC) $(TOOL_CFLAGS) -O3 -o $@ bench/vdata.c $(KERNEL_SRC) -lz -lm -lpthread

@@ -17,6 +17,17 @@
  *	                                                from the second byte
  *	    6  the rest is a filter, straight into filter_to_sql()
  *	    7  POST /v1/collections                     create
+ *	  and (through api_auth.c's router, as an admin with a login token) the
+ *	  auth routes, the first byte's low nibble plus 16 when its bit 0x40 is
+ *	  set:
+ *	    8  POST /v1/auth/register     9  POST /v1/auth/login
+ *	   10  POST /v1/auth/refresh     11  POST /v1/auth/logout
+ *	   12  POST /v1/auth/token       13  POST /v1/keys
+ *	   14  POST /v1/keys/{id}/rotate 15  POST /v1/admin/users
+ *	   16  PUT /v1/admin/users/7/quota
+ *	   17  POST /v1/collections/fz/grants
+ *	   18  POST /v1/me/password
+ *	  (so ASCII '0'-'7' pick 0-7, '8'-'?' 8-15 and '@'-'B' 16-18).
  *	  Invariants: no crash, leak or sanitizer report; every request is
  *	  answered exactly once (after the harness cancels a read that went to
  *	  the executor); every statement built has only $n placeholders that
@@ -28,6 +39,7 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <http_parser.h>
 
 /* the map's static installer is what the harness needs from shardmap.c */
 #include "shardmap.c"
@@ -44,6 +56,43 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* API handlers that are not in api_internal.h */
 void api_headers(HttpRequest *req);
+bool api_auth_route(HttpRequest *req, char **segs, int n);
+
+/* the auth routes, from mode 8 on */
+static const struct {
+	int method;
+	const char *path;
+} AUTH_ROUTES[] = {
+	{HTTP_POST, "/v1/auth/register"},
+	{HTTP_POST, "/v1/auth/login"},
+	{HTTP_POST, "/v1/auth/refresh"},
+	{HTTP_POST, "/v1/auth/logout"},
+	{HTTP_POST, "/v1/auth/token"},
+	{HTTP_POST, "/v1/keys"},
+	{HTTP_POST, "/v1/keys/0123456789abcdef/rotate"},
+	{HTTP_POST, "/v1/admin/users"},
+	{HTTP_PUT, "/v1/admin/users/7/quota"},
+	{HTTP_POST, "/v1/collections/fz/grants"},
+	{HTTP_POST, "/v1/me/password"},
+};
+#define N_AUTH_ROUTES ((int) (sizeof(AUTH_ROUTES) / sizeof(AUTH_ROUTES[0])))
+
+/* Route an auth request as api.c does: the path split on '/'. */
+static void
+auth_route(HttpRequest *req, int r)
+{
+	char path[128], *segs[8], *save = NULL, *t;
+	int n = 0;
+
+	req->method = AUTH_ROUTES[r].method;
+	req->method_name = http_method_str((enum http_method) req->method);
+	req->path = (char *) AUTH_ROUTES[r].path;
+	util_strlcpy(path, AUTH_ROUTES[r].path, sizeof(path));
+	for (t = strtok_r(path, "/", &save); t && n < 8; t = strtok_r(NULL, "/", &save))
+		segs[n++] = t;
+	if (!api_auth_route(req, segs, n))
+		abort();
+}
 
 static const char *const MAP =
 	"{\"version\": 7, \"nodes\": [{\"id\": 1, \"name\": \"w1\", \"host\": \"127.0.0.1\", "
@@ -67,6 +116,10 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void) argc;
 	(void) argv;
 	config_set_defaults();
+	if (!config_set("auth_registration", "open", "fuzz", false, err, sizeof(err))) {
+		fprintf(stderr, "fuzz_request: %s\n", err);
+		abort();
+	}
 	log_configure("fatal", "text");
 	m = shardmap_parse(MAP, err, sizeof(err));
 	if (!m || !shardmap_collection(m, "fz")) {
@@ -142,16 +195,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	mode = data[0] & 7;
+	mode = (data[0] & 15) + (data[0] & 0x40 ? 16 : 0);
 	data++;
 	size--;
+	if (mode >= 8 + N_AUTH_ROUTES)
+		return 0;
 	if (mode == 6) {
 		filter_only(data, size);
 		return 0;
 	}
 	memset(&req, 0, sizeof(req));
+	req.method = HTTP_POST;
 	req.method_name = "POST";
-	req.path = (char *) paths[mode];
+	req.path = (char *) (mode < 8 ? paths[mode] : "");
 	snprintf(req.id, sizeof(req.id), "fuzz");
 	snprintf(req.peer_ip, sizeof(req.peer_ip), "127.0.0.1");
 	req.body = evbuffer_new();
@@ -194,10 +250,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		evbuffer_add(req.body, data, size);
 		api_collections_create(&req);
 		break;
+	default:
+		evbuffer_add(req.body, data, size);
+		auth_route(&req, mode - 8);
+		break;
 	}
 	/* a read waits on the executor: the client leaves */
 	if (fz_answers == 0 && req.on_cancel)
 		req.on_cancel(&req, req.cancel_arg);
+	if (getenv("FUZZ_REQUEST_VERBOSE"))
+		fprintf(stderr, "fuzz_request: mode %d %s -> %d %s\n", mode, req.path, fz_last_status,
+				req.errcode);
 	if (fz_answers != 1) {
 		fprintf(stderr, "fuzz_request: mode %d answered %d times\n", mode, fz_answers);
 		abort();
