@@ -332,12 +332,6 @@ authz_token_revoked(const JwtClaims *c)
 	return c->type == JWT_TOKEN_SDK && revoked_by_list("key", c->key_id, c->iat, c->exp);
 }
 
-size_t
-authz_revocations(void)
-{
-	return json_object_size(c_revoked);
-}
-
 void
 authz_cache_refresh(void)
 {

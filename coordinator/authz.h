@@ -116,11 +116,10 @@ void authz_cache_refresh(void);
  * revocation, or for SDK tokens a key revocation or a rotation whose grace
  * has ended and whose old secret minted the token (iat at or before the
  * rotation, or exp clamped to the end of the grace); called by the
- * middleware on every token.  authz_revocations: distinct targets listed.
+ * middleware on every token.
  */
 bool authz_family_revoked(long long family_id);
 bool authz_token_revoked(const JwtClaims *c);
-size_t authz_revocations(void);
 
 /* Record an audit row (fire and forget); never pass secrets. */
 void authz_audit(HttpRequest *req, const char *actor, const char *action, const char *target,
