@@ -37,7 +37,7 @@ PROVE_TESTS = test/t/*.pl
 PROVE_FLAGS = -I ./test/perl
 
 EXTRA_CLEAN = test/unit/test_distance test/fuzz/fuzz_vector_text \
-	test/fuzz/fuzz_vector_recv test/fuzz/fuzz_jwt bench/vdata bench/bench_kernels bench/ann_client \
+	test/fuzz/fuzz_vector_recv test/fuzz/fuzz_jwt test/fuzz/fuzz_request bench/vdata bench/bench_kernels bench/ann_client \
 	bench/coord_client \
 	results regression.diffs regression.out
 
@@ -86,6 +86,18 @@ test/fuzz/fuzz_jwt: test/fuzz/fuzz_jwt.c coordinator/jwt.c coordinator/jwt.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icoordinator -o $@ test/fuzz/fuzz_jwt.c coordinator/jwt.c \
 		$$(pkg-config --libs libjwt jansson libcrypto)
 
+# The coordinator's request-body decoders (api_points.c, api_collections.c,
+# api_auth.c, api.c, filter.c) on a real shard map, with the HTTP layer,
+# database, executors and auth state stubbed (test/fuzz/fuzz_request_stubs.c).
+FUZZ_REQUEST_SRC = test/fuzz/fuzz_request.c test/fuzz/fuzz_request_stubs.c \
+	$(addprefix coordinator/,util.c log.c config.c hash.c filter.c merge.c api.c \
+	api_points.c api_collections.c api_auth.c jwt.c apikey.c rbac.c)
+test/fuzz/fuzz_request: $(FUZZ_REQUEST_SRC) test/fuzz/fuzz_request.h coordinator/shardmap.c \
+		$(wildcard coordinator/*.h)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icoordinator -Itest/fuzz -I$$($(PG_CONFIG) --includedir) -o $@ \
+		$(FUZZ_REQUEST_SRC) $$(pkg-config --libs libevent jansson libjwt libcrypto) -lhttp_parser \
+		-lpq -lm
+
 bench/vdata: bench/vdata.c $(KERNEL_SRC) src/distance.h
 	$(TOOL_CC) $(TOOL_CFLAGS) -O3 -o $@ bench/vdata.c $(KERNEL_SRC) -lz -lm -lpthread
 
@@ -101,7 +113,8 @@ bench/coord_client: bench/coord_client.c
 		-L$(shell $(PG_CONFIG) --libdir) -lpq
 
 UNIT_TESTS = test/unit/test_distance test/unit/test_parse
-FUZZERS = test/fuzz/fuzz_vector_text test/fuzz/fuzz_vector_recv test/fuzz/fuzz_jwt
+FUZZERS = test/fuzz/fuzz_vector_text test/fuzz/fuzz_vector_recv test/fuzz/fuzz_jwt \
+	test/fuzz/fuzz_request
 # tools whose sources exist (bench/ grows in its own branch)
 TOOLS = $(filter $(patsubst %.c,%,$(wildcard bench/*.c)),bench/vdata bench/bench_kernels bench/ann_client bench/coord_client)
 

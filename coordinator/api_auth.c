@@ -562,7 +562,7 @@ token_found(PgJob *job, void *arg)
 	long long exp;
 	size_t i;
 	json_t *v;
-	bool ok;
+	bool ok, old_secret;
 	time_t now = time(NULL);
 	int ttl = cf_auth_sdk_ttl_s;
 
@@ -589,7 +589,26 @@ token_found(PgJob *job, void *arg)
 	}
 	if (exp > 0 && exp - (long long) now < ttl)
 		ttl = (int) (exp - (long long) now);
+	/*
+	 * Rotation (see authz.c's revocation list): a token minted from the
+	 * rotated-out secret ends with the grace; one minted from the new
+	 * secret gets an iat after the rotation's second, so that the end of
+	 * the grace, which revokes iat <= that second, spares it.
+	 */
+	old_secret = strcmp(PQgetvalue(r, 0, 2), "t") == 0 &&
+		!apikey_verify(authz_hasher(), APIKEY_API, c->token, PQgetvalue(r, 0, 0));
+	if (old_secret) {
+		long long grace_end = atoll(PQgetvalue(r, 0, 8));
+
+		if (grace_end - (long long) now < ttl)
+			ttl = grace_end - (long long) now > 1 ? (int) (grace_end - (long long) now) : 1;
+	}
 	jwt_claims_init(&cl, JWT_TOKEN_SDK, PQgetvalue(r, 0, 7), PQgetvalue(r, 0, 5), now, ttl);
+	if (!old_secret && !PQgetisnull(r, 0, 9) && cl.iat <= atoll(PQgetvalue(r, 0, 9))) {
+		cl.iat = cl.nbf = atoll(PQgetvalue(r, 0, 9)) + 1;
+		if (cl.exp <= cl.iat)
+			cl.exp = cl.iat + 1;
+	}
 	snprintf(cl.key_id, sizeof(cl.key_id), "%s", c->id);
 	colls = json_loads(PQgetvalue(r, 0, 6), 0, NULL);
 	json_array_foreach(colls, i, v)
@@ -638,7 +657,9 @@ token_exchange(HttpRequest *req)
 	pgjob_add(job,
 			  "SELECT k.hash, k.previous_hash, coalesce(k.previous_expires_at > now(), false), "
 			  "k.revoked, coalesce(extract(epoch FROM k.expires_at)::bigint, 0), k.role, "
-			  "array_to_json(k.collections)::text, u.id::text "
+			  "array_to_json(k.collections)::text, u.id::text, "
+			  "coalesce(floor(extract(epoch FROM k.previous_expires_at))::bigint, 0), "
+			  "floor(extract(epoch FROM k.rotated_at))::bigint "
 			  "FROM vectron_meta.api_key k JOIN vectron_meta.app_user u ON u.id = k.user_id "
 			  "WHERE k.id = $1",
 			  &p);

@@ -11,6 +11,19 @@
  *   grants  {"<collection>\x1f<user id>": "<role>"}
  * Revoked keys are not loaded, so a revoked key's SDK tokens fail as soon as
  * a reload (or this coordinator's own revocation) drops the key.
+ *
+ * Beside it, the revocation list (vectron_meta.revocation, migration 4):
+ *   revoked {"<kind>:<target>": [[effective_at, issued_before or null], ...]}
+ * with kind key, family or user.  It covers what the live-key list cannot
+ * say: the tokens minted from a key's old secret once a rotation's grace
+ * is over, logged-out refresh families (authz_family_revoked), and deleted
+ * users.  Triggers write its rows in the transaction of the change and
+ * NOTIFY vectron_auth; each coordinator LISTENs on its own connection
+ * (metadata_auth_listen) and reloads the whole snapshot at once, and the
+ * timer reloads it every auth_cache_poll_ms anyway, because a NOTIFY sent
+ * while the listener was disconnected is lost (a reconnected listener also
+ * asks for a reload).  A reload asked for while one runs runs again after
+ * it, so a change committed mid-load is never missed.
  */
 #include "authz.h"
 
@@ -41,9 +54,17 @@ static Ratelimit *az_rl_ip;
 static Ratelimit *az_rl_key;
 static struct event *az_timer;
 static bool az_loading;
+static bool az_reload_again;	/* a change was announced during a load */
+static PgPool *az_listener;
+static uint64_t az_last_prune_ms;
 static AuthCaller az_caller;
 
-static json_t *c_users, *c_keys, *c_owners, *c_grants, *c_quota;
+static json_t *c_users, *c_keys, *c_owners, *c_grants, *c_quota, *c_revoked;
+
+/* Revocation rows older than this are pruned: no token lives that long
+ * (auth_login_ttl_s and auth_sdk_ttl_s are at most a day). */
+#define REVOCATION_KEEP "2 days"
+#define PRUNE_EVERY_MS 60000
 
 bool
 authz_enabled(void)
@@ -107,12 +128,13 @@ gkey(char *buf, size_t len, const char *coll, long long user)
 	snprintf(buf, len, "%s\x1f%lld", coll, user);
 }
 
-/* Build the snapshot from the four result sets (see the loader's SQL). */
+/* Build the snapshot from the five result sets (see the loader's SQL). */
 static void
-cache_install(PGresult *users, PGresult *keys, PGresult *owners, PGresult *grants)
+cache_install(PGresult *users, PGresult *keys, PGresult *owners, PGresult *grants,
+			  PGresult *revs)
 {
 	json_t *u = json_object(), *k = json_object(), *o = json_object(), *g = json_object();
-	json_t *q = json_object();
+	json_t *q = json_object(), *rv = json_object();
 	char buf[256];
 
 	for (int i = 0; i < PQntuples(users); i++) {
@@ -137,6 +159,21 @@ cache_install(PGresult *users, PGresult *keys, PGresult *owners, PGresult *grant
 		gkey(buf, sizeof(buf), PQgetvalue(grants, i, 0), atoll(PQgetvalue(grants, i, 1)));
 		json_object_set_new(g, buf, json_string(PQgetvalue(grants, i, 2)));
 	}
+	for (int i = 0; i < PQntuples(revs); i++) {
+		json_t *list;
+
+		snprintf(buf, sizeof(buf), "%s:%s", PQgetvalue(revs, i, 0), PQgetvalue(revs, i, 1));
+		list = json_object_get(rv, buf);
+		if (!list) {
+			list = json_array();
+			json_object_set_new(rv, buf, list);
+		}
+		json_array_append_new(list, json_pack("[f,o]", atof(PQgetvalue(revs, i, 2)),
+											  PQgetisnull(revs, i, 3) ? json_null() :
+											  json_integer(atoll(PQgetvalue(revs, i, 3)))));
+	}
+	json_decref(c_revoked);
+	c_revoked = rv;
 	json_decref(c_users);
 	json_decref(c_keys);
 	json_decref(c_owners);
@@ -149,25 +186,35 @@ cache_install(PGresult *users, PGresult *keys, PGresult *owners, PGresult *grant
 	c_grants = g;
 }
 
-static const char *const CACHE_SQL[4] = {
+#define CACHE_NSQL 5
+static const char *const CACHE_SQL[CACHE_NSQL] = {
 	"SELECT id, role, max_collections FROM vectron_meta.app_user",
 	"SELECT id, user_id, role, array_to_json(collections)::text, "
 	"coalesce(extract(epoch FROM expires_at)::bigint, 0) FROM vectron_meta.api_key "
 	"WHERE NOT revoked AND (expires_at IS NULL OR expires_at > now())",
 	"SELECT name, user_id FROM vectron_meta.collection_owner",
 	"SELECT collection, user_id, role FROM vectron_meta.grant_",
+	"SELECT kind, target, extract(epoch FROM effective_at)::float8, issued_before "
+	"FROM vectron_meta.revocation WHERE effective_at > now() - interval '" REVOCATION_KEEP "'",
 };
+
+static void cache_reload(void);
 
 static void
 cache_loaded(PgJob *job, void *arg)
 {
 	az_loading = false;
 	if (job->ok)
-		cache_install(job->results[0], job->results[1], job->results[2], job->results[3]);
+		cache_install(job->results[0], job->results[1], job->results[2], job->results[3],
+					  job->results[4]);
 	else
 		log_warning("auth: reloading the accounts snapshot failed: %s",
 					job->errmsg ? job->errmsg : "?");
 	pgjob_free(job);
+	if (az_reload_again && az_on) {
+		az_reload_again = false;
+		cache_reload();
+	}
 }
 
 static void
@@ -175,24 +222,118 @@ cache_reload(void)
 {
 	PgJob *job;
 
-	if (az_loading)
+	if (az_loading) {
+		/* the running load may have read before the change committed */
+		az_reload_again = true;
 		return;
+	}
 	az_loading = true;
 	job = pgjob_new(cache_loaded, NULL);
 	job->timeout_ms = 10000;
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < CACHE_NSQL; i++)
 		pgjob_add0(job, CACHE_SQL[i]);
 	pgjob_submit(metadata_pool(), job);
 }
 
 static void
+prune_done(PgJob *job, void *arg)
+{
+	if (!job->ok)
+		log_warning("auth: pruning the revocation list failed: %s",
+					job->errmsg ? job->errmsg : "?");
+	pgjob_free(job);
+}
+
+/*
+ * NOTIFY vectron_auth: an account, key, family, owner or grant changed
+ * somewhere (payload "<kind>:<id>", see metadata.c's migration 4), or the
+ * listener has just (re)connected (empty payload).  Either way, reload.
+ */
+static void
+on_auth_notify(const char *channel, const char *payload)
+{
+	if (!az_on)
+		return;
+	if (payload[0])
+		log_debug("auth: %s %s: reloading the accounts snapshot", channel, payload);
+	else
+		log_info("auth: listening on %s; reloading the accounts snapshot", channel);
+	cache_reload();
+}
+
+/* The backstop poll: reload, keep the listener connected, sweep, prune. */
+static void
 cache_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
+	uint64_t now = util_now_ms();
+
 	cache_reload();
 	authfam_poll();
 	quota_poll();
-	ratelimit_sweep(az_rl_ip, util_now_ms());
-	ratelimit_sweep(az_rl_key, util_now_ms());
+	workerconn_listener_keepalive(az_listener);
+	ratelimit_sweep(az_rl_ip, now);
+	ratelimit_sweep(az_rl_key, now);
+	if (now - az_last_prune_ms >= PRUNE_EVERY_MS) {
+		PgJob *job = pgjob_new(prune_done, NULL);
+
+		az_last_prune_ms = now;
+		pgjob_add0(job, "DELETE FROM vectron_meta.revocation "
+				   "WHERE effective_at < now() - interval '" REVOCATION_KEEP "'");
+		pgjob_submit(metadata_pool(), job);
+	}
+}
+
+/*
+ * Does a row of the revocation list revoke a token of kind:target issued
+ * at iat and expiring at exp (0: ignore), at the current time?
+ */
+static bool
+revoked_by_list(const char *kind, const char *target, int64_t iat, int64_t exp)
+{
+	char k[128];
+	json_t *list, *row;
+	size_t i;
+	struct timespec ts;
+	double now;
+
+	snprintf(k, sizeof(k), "%s:%s", kind, target);
+	list = json_object_get(c_revoked, k);
+	if (!list)
+		return false;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (double) ts.tv_sec + ts.tv_nsec / 1e9;
+	json_array_foreach(list, i, row) {
+		double eff = json_real_value(json_array_get(row, 0));
+		json_t *before = json_array_get(row, 1);
+
+		if (now < eff)
+			continue;			/* a rotation whose grace is still running */
+		if (json_is_null(before) || iat <= json_integer_value(before) ||
+			(exp > 0 && (double) exp <= eff))
+			return true;
+	}
+	return false;
+}
+
+bool
+authz_family_revoked(long long family_id)
+{
+	char t[32];
+
+	if (!az_on)
+		return false;
+	ikey(t, sizeof(t), family_id);
+	return revoked_by_list("family", t, 0, 0);
+}
+
+bool
+authz_token_revoked(const JwtClaims *c)
+{
+	if (!az_on)
+		return false;
+	if (revoked_by_list("user", c->sub, c->iat, c->exp))
+		return true;
+	return c->type == JWT_TOKEN_SDK && revoked_by_list("key", c->key_id, c->iat, c->exp);
 }
 
 void
@@ -404,6 +545,9 @@ authenticate(HttpRequest *req, bool *present)
 			(e > 0 && e <= (json_int_t) time(NULL)))
 			return "the token's API key is revoked or expired";
 	}
+	if (authz_token_revoked(c))
+		return c->type == JWT_TOKEN_SDK ? "the token's API key is revoked or rotated out" :
+			"the token is revoked";
 	az_caller.authenticated = true;
 	return NULL;
 }
@@ -687,7 +831,7 @@ static bool
 start_db(const char *dsn, char *err, size_t errlen)
 {
 	PGconn *c = PQconnectdb(dsn);
-	PGresult *r[4] = {0};
+	PGresult *r[CACHE_NSQL] = {0};
 	bool ok = false;
 
 	if (PQstatus(c) != CONNECTION_OK) {
@@ -721,13 +865,13 @@ start_db(const char *dsn, char *err, size_t errlen)
 						   2, v, NULL, err, errlen))
 			goto out;
 	}
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < CACHE_NSQL; i++)
 		if (!exec_blocking(c, CACHE_SQL[i], 0, NULL, &r[i], err, errlen))
 			goto out;
-	cache_install(r[0], r[1], r[2], r[3]);
+	cache_install(r[0], r[1], r[2], r[3], r[4]);
 	ok = true;
 out:
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < CACHE_NSQL; i++)
 		PQclear(r[i]);
 	PQfinish(c);
 	return ok;
@@ -850,6 +994,9 @@ authz_start(struct event_base *base, const char *dsn, char *err, size_t errlen)
 		snprintf(err, errlen, "auth password pool: %s", e);
 		return false;
 	}
+	az_listener = metadata_auth_listen(dsn, on_auth_notify);
+	workerconn_listener_keepalive(az_listener);
+	az_last_prune_ms = util_now_ms() - PRUNE_EVERY_MS;
 	az_timer = event_new(base, -1, EV_PERSIST, cache_timer_cb, NULL);
 	tv.tv_sec = cf_auth_cache_poll_ms / 1000;
 	tv.tv_usec = (cf_auth_cache_poll_ms % 1000) * 1000;
@@ -882,5 +1029,7 @@ authz_stop(void)
 	json_decref(c_quota);
 	authfam_free();
 	quota_free();
+	json_decref(c_revoked);
+	c_revoked = NULL;
 	az_on = false;
 }

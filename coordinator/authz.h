@@ -10,6 +10,13 @@
  * right on the collection the route names.  Answers 401 UNAUTHORIZED,
  * 403 FORBIDDEN or 429 RATE_LIMITED (with Retry-After) itself.
  *
+ * The snapshot also holds the revocation list of the metadata database
+ * (vectron_meta.revocation): rows written by triggers in the transaction
+ * that revokes a key, rotates it, revokes a refresh family or deletes a
+ * user, which also NOTIFY vectron_auth.  Every coordinator LISTENs and
+ * reloads at once, so revocations reach all of them within milliseconds,
+ * and the poll catches what a disconnected listener missed.
+ *
  * The snapshot lookups are synchronous, so the check never waits on the
  * database and never blocks the loop.  Changes made by this coordinator are
  * also applied to the snapshot at once (authz_cache_*), so a key works
@@ -99,6 +106,20 @@ void authz_add_owner(struct PgJob *job, const char *coll);
 long long authz_cache_owner(const char *coll);
 /* Ask for a reload soon (after a change whose effect is wide). */
 void authz_cache_refresh(void);
+
+/*
+ * Revocation list lookups (synchronous, from the snapshot; false with auth
+ * off).  authz_family_revoked: the refresh family family_id was revoked
+ * (logout, refresh-token reuse, password change) or deleted (its user
+ * was), so login tokens of that family must fail; the middleware calls it
+ * for login tokens that carry a family id.  authz_token_revoked: a user
+ * revocation, or for SDK tokens a key revocation or a rotation whose grace
+ * has ended and whose old secret minted the token (iat at or before the
+ * rotation, or exp clamped to the end of the grace); called by the
+ * middleware on every token.
+ */
+bool authz_family_revoked(long long family_id);
+bool authz_token_revoked(const JwtClaims *c);
 
 /* Record an audit row (fire and forget); never pass secrets. */
 void authz_audit(HttpRequest *req, const char *actor, const char *action, const char *target,

@@ -333,6 +333,101 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER family_revoked_at BEFORE UPDATE OF revoked ON vectron_meta.refresh_family\n"
 	"  FOR EACH ROW EXECUTE FUNCTION vectron_meta.family_revoked_at();\n"
 	"CREATE INDEX ON vectron_meta.refresh_family (revoked_at) WHERE revoked;\n",
+	/*
+	 * 5 (issue 5, revocation): the revocation list, written by triggers in
+	 * the transaction of the change, which also NOTIFY vectron_auth so that
+	 * every coordinator reloads its accounts snapshot at once (authz.c).
+	 *   kind key:    tokens of API key `target` from effective_at on; with
+	 *                issued_before (a rotation: effective_at is the end of
+	 *                the grace) only those with iat <= issued_before or
+	 *                exp <= effective_at, i.e. minted from the old secret
+	 *   kind family: login tokens of refresh family `target`
+	 *   kind user:   every token of user `target`
+	 * Rows older than two days are pruned: no token lives that long.
+	 */
+	"ALTER TABLE vectron_meta.api_key ADD COLUMN rotated_at timestamptz;\n"
+	"CREATE TABLE vectron_meta.revocation (\n"
+	"  id bigserial PRIMARY KEY,\n"
+	"  kind text NOT NULL CHECK (kind IN ('key', 'family', 'user')),\n"
+	"  target text NOT NULL,\n"
+	"  effective_at timestamptz NOT NULL DEFAULT now(),\n"
+	"  issued_before bigint,\n"
+	"  created_at timestamptz NOT NULL DEFAULT now());\n"
+	"CREATE INDEX ON vectron_meta.revocation (effective_at);\n"
+	"CREATE FUNCTION vectron_meta.revoke(p_kind text, p_target text, p_at timestamptz,\n"
+	"    p_before bigint) RETURNS void LANGUAGE plpgsql AS $$\n"
+	"BEGIN\n"
+	"  INSERT INTO vectron_meta.revocation (kind, target, effective_at, issued_before)\n"
+	"    VALUES (p_kind, p_target, p_at, p_before);\n"
+	"  PERFORM pg_notify('vectron_auth', p_kind || ':' || p_target);\n"
+	"END $$;\n"
+	/* rotation: stamp rotated_at (the watermark of the old secret's tokens) */
+	"CREATE FUNCTION vectron_meta.api_key_stamp() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+	"BEGIN\n"
+	"  IF NEW.hash IS DISTINCT FROM OLD.hash THEN NEW.rotated_at := now(); END IF;\n"
+	"  RETURN NEW;\n"
+	"END $$;\n"
+	"CREATE TRIGGER api_key_stamp BEFORE UPDATE ON vectron_meta.api_key\n"
+	"  FOR EACH ROW EXECUTE FUNCTION vectron_meta.api_key_stamp();\n"
+	"CREATE FUNCTION vectron_meta.api_key_changed() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+	"BEGIN\n"
+	"  IF TG_OP = 'INSERT' THEN\n"
+	"    PERFORM pg_notify('vectron_auth', 'key+:' || NEW.id);\n"
+	"  ELSIF TG_OP = 'DELETE' THEN\n"
+	"    PERFORM vectron_meta.revoke('key', OLD.id, now(), NULL);\n"
+	"  ELSIF NEW.revoked AND NOT OLD.revoked THEN\n"
+	"    PERFORM vectron_meta.revoke('key', NEW.id, now(), NULL);\n"
+	"  ELSIF NEW.hash IS DISTINCT FROM OLD.hash THEN\n"
+	/* a rotation during a running grace cuts the secret before it now */
+	"    IF OLD.rotated_at IS NOT NULL AND OLD.previous_expires_at > now() THEN\n"
+	"      PERFORM vectron_meta.revoke('key', NEW.id, now(),\n"
+	"        floor(extract(epoch FROM OLD.rotated_at))::bigint);\n"
+	"    END IF;\n"
+	"    PERFORM vectron_meta.revoke('key', NEW.id, coalesce(NEW.previous_expires_at, now()),\n"
+	"      floor(extract(epoch FROM NEW.rotated_at))::bigint);\n"
+	"  ELSIF NEW.expires_at IS DISTINCT FROM OLD.expires_at\n"
+	"     OR NEW.role IS DISTINCT FROM OLD.role\n"
+	"     OR NEW.collections IS DISTINCT FROM OLD.collections THEN\n"
+	"    PERFORM pg_notify('vectron_auth', 'key~:' || NEW.id);\n"
+	"  END IF;\n"
+	"  RETURN NULL;\n"
+	"END $$;\n"
+	"CREATE TRIGGER api_key_changed AFTER INSERT OR UPDATE OR DELETE ON vectron_meta.api_key\n"
+	"  FOR EACH ROW EXECUTE FUNCTION vectron_meta.api_key_changed();\n"
+	"CREATE FUNCTION vectron_meta.family_changed() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+	"BEGIN\n"
+	"  IF TG_OP = 'DELETE' THEN\n"
+	"    PERFORM vectron_meta.revoke('family', OLD.id::text, now(), NULL);\n"
+	"  ELSIF NEW.revoked AND NOT OLD.revoked THEN\n"
+	"    PERFORM vectron_meta.revoke('family', NEW.id::text, now(), NULL);\n"
+	"  END IF;\n"
+	"  RETURN NULL;\n"
+	"END $$;\n"
+	"CREATE TRIGGER family_changed AFTER UPDATE OR DELETE ON vectron_meta.refresh_family\n"
+	"  FOR EACH ROW EXECUTE FUNCTION vectron_meta.family_changed();\n"
+	"CREATE FUNCTION vectron_meta.user_changed() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+	"BEGIN\n"
+	"  IF TG_OP = 'DELETE' THEN\n"
+	"    PERFORM vectron_meta.revoke('user', OLD.id::text, now(), NULL);\n"
+	"  ELSIF TG_OP = 'INSERT' OR NEW.role IS DISTINCT FROM OLD.role\n"
+	"     OR NEW.max_collections IS DISTINCT FROM OLD.max_collections THEN\n"
+	"    PERFORM pg_notify('vectron_auth', 'user~:' || NEW.id);\n"
+	"  END IF;\n"
+	"  RETURN NULL;\n"
+	"END $$;\n"
+	"CREATE TRIGGER user_changed AFTER INSERT OR UPDATE OR DELETE ON vectron_meta.app_user\n"
+	"  FOR EACH ROW EXECUTE FUNCTION vectron_meta.user_changed();\n"
+	/* owners and grants: no revocation row, but every snapshot reloads */
+	"CREATE FUNCTION vectron_meta.rights_changed() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+	"BEGIN\n"
+	"  PERFORM pg_notify('vectron_auth', 'rights');\n"
+	"  RETURN NULL;\n"
+	"END $$;\n"
+	"CREATE TRIGGER rights_changed AFTER INSERT OR UPDATE OR DELETE ON vectron_meta.grant_\n"
+	"  FOR EACH STATEMENT EXECUTE FUNCTION vectron_meta.rights_changed();\n"
+	"CREATE TRIGGER rights_changed AFTER INSERT OR UPDATE OR DELETE\n"
+	"  ON vectron_meta.collection_owner\n"
+	"  FOR EACH STATEMENT EXECUTE FUNCTION vectron_meta.rights_changed();\n",
 };
 
 #define N_MIGRATIONS ((int) (sizeof(migrations) / sizeof(migrations[0])))
@@ -359,6 +454,7 @@ const char *const META_SQL_MAP =
 
 static PgPool *meta_pool;
 static PgPool *meta_listener;
+static PgPool *meta_auth_listener;
 
 int
 metadata_schema_version(void)
@@ -377,6 +473,15 @@ PgPool *
 metadata_listener(void)
 {
 	return meta_listener;
+}
+
+PgPool *
+metadata_auth_listen(const char *dsn, PgNotifyCallback on_notify)
+{
+	if (!meta_auth_listener)
+		meta_auth_listener = workerconn_listener("metadata-auth-listen", dsn, META_AUTH_CHANNEL,
+												 on_notify);
+	return meta_auth_listener;
 }
 
 PgPool *

@@ -11,6 +11,9 @@
  *   placement(id, shard_id, node_id, state active|stale|building|repairing)
  *   cleanup(id, node_id, table_name): shard tables still to drop
  *   map_version(version): bumped (with NOTIFY vectron_map) by every change
+ * and the accounts tables of issue 5 (migrations 3 and 4): app_user,
+ * api_key, refresh_family, refresh_token, collection_owner, grant_, audit,
+ * and revocation, whose triggers NOTIFY vectron_auth on every change.
  * Changes go through SQL functions in that schema, which serialise on a
  * transaction-level advisory lock.
  */
@@ -21,6 +24,8 @@
 #include "workerconn.h"
 
 #define META_NOTIFY_CHANNEL "vectron_map"
+/* accounts changed: payload "<kind>:<id>" (see migration 4) or "rights" */
+#define META_AUTH_CHANNEL "vectron_auth"
 /* SQLSTATE the metadata functions raise for "not enough active nodes" */
 #define META_ERR_NODES "VX001"
 
@@ -35,6 +40,11 @@ void metadata_init(const char *dsn, PgNotifyCallback on_notify);
 PgPool *metadata_pool(void);
 /* The LISTEN connection for map changes (NOTIFY vectron_map). */
 PgPool *metadata_listener(void);
+/*
+ * The LISTEN connection for account changes (NOTIFY vectron_auth), made on
+ * the first call; authz.c keeps it connected from its poll timer.
+ */
+PgPool *metadata_auth_listen(const char *dsn, PgNotifyCallback on_notify);
 
 /* SQL texts used by shardmap.c and the API. */
 extern const char *const META_SQL_MAP;
