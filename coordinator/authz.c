@@ -61,6 +61,36 @@ static AuthCaller az_caller;
 
 static json_t *c_users, *c_keys, *c_owners, *c_grants, *c_quota, *c_revoked;
 
+/*
+ * Owners recorded here by a create ({"<collection>": [user, ms]}), kept until
+ * a snapshot shows the collection's owner: a reload that read the metadata
+ * before the create committed must not make the new collection ownerless
+ * (its creator would get 403 until the next reload).
+ */
+static json_t *c_pending_owners;
+
+#define PENDING_OWNER_MS (5 * 60 * 1000)
+
+/* Fold the pending owners into a freshly loaded owners object o. */
+static void
+merge_pending_owners(json_t *o)
+{
+	const char *name;
+	json_t *v;
+	void *tmp;
+	uint64_t now = util_now_ms();
+
+	if (!c_pending_owners)
+		return;
+	json_object_foreach_safe(c_pending_owners, tmp, name, v) {
+		if (json_object_get(o, name) ||
+			now - (uint64_t) json_integer_value(json_array_get(v, 1)) > PENDING_OWNER_MS)
+			json_object_del(c_pending_owners, name);	/* the snapshot knows, or never will */
+		else
+			json_object_set(o, name, json_array_get(v, 0));
+	}
+}
+
 /* Revocation rows older than this are pruned: no token lives that long
  * (auth_login_ttl_s and auth_sdk_ttl_s are at most a day). */
 #define REVOCATION_KEEP "2 days"
@@ -182,6 +212,7 @@ cache_install(PGresult *users, PGresult *keys, PGresult *owners, PGresult *grant
 	c_quota = q;
 	c_users = u;
 	c_keys = k;
+	merge_pending_owners(o);
 	c_owners = o;
 	c_grants = g;
 }
@@ -534,8 +565,14 @@ authenticate(HttpRequest *req, bool *present)
 	role = json_string_value(json_object_get(c_users, k));
 	if (!role || !rbac_parse_role(role, &az_caller.user_role))
 		return "the token's user does not exist";
-	/* logout, refresh reuse, password change or reset revoked the session */
-	if (c->type == JWT_TOKEN_LOGIN && authfam_revoked(c->family))
+	/*
+	 * logout, refresh reuse, password change or reset revoked the session:
+	 * authfam.c knows families revoked here at once and the others from its
+	 * poll; the revocation list (NOTIFY-fed) knows them within milliseconds
+	 * on every coordinator
+	 */
+	if (c->type == JWT_TOKEN_LOGIN && c->family[0] &&
+		(authfam_revoked(c->family) || authz_family_revoked(atoll(c->family))))
 		return "the session of this token was logged out or revoked";
 	if (c->type == JWT_TOKEN_SDK) {
 		json_t *kj = json_object_get(c_keys, c->key_id);
@@ -585,6 +622,10 @@ record_owner(const char *coll, long long user)
 	if (exists || !util_valid_name(coll))
 		return;
 	json_object_set_new(c_owners, coll, json_integer(user));
+	if (!c_pending_owners)
+		c_pending_owners = json_object();
+	json_object_set_new(c_pending_owners, coll,
+						json_pack("[I,I]", (json_int_t) user, (json_int_t) util_now_ms()));
 }
 
 void
@@ -1031,5 +1072,7 @@ authz_stop(void)
 	quota_free();
 	json_decref(c_revoked);
 	c_revoked = NULL;
+	json_decref(c_pending_owners);
+	c_pending_owners = NULL;
 	az_on = false;
 }

@@ -24,6 +24,8 @@
 #include "password.h"
 #include "obs.h"
 #include "writes.h"
+#include "quota.h"
+#include "authfam.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -557,4 +559,73 @@ console_route(HttpRequest *req, char **segs, int n)
 	(void) n;
 	never("console_route");
 	return false;
+}
+
+/* quotas (quota.c): unlimited, nothing counted */
+bool
+quota_counting(void)
+{
+	return false;
+}
+
+void
+quota_set_user(long long user, long long vectors, long long dimension_count)
+{
+	(void) user;
+	(void) vectors;
+	(void) dimension_count;
+}
+
+long long
+quota_vectors(long long user)
+{
+	(void) user;
+	return -1;
+}
+
+long long
+quota_dimension_count(long long user)
+{
+	(void) user;
+	return -1;
+}
+
+void
+quota_usage(long long user, long long *vectors, long long *dimension_count)
+{
+	(void) user;
+	*vectors = 0;
+	*dimension_count = 0;
+}
+
+bool
+quota_reserve(const SmCollection *c, long long npoints, long long *reserved, char *msg,
+			  size_t msglen)
+{
+	(void) c;
+	(void) npoints;
+	(void) msg;
+	(void) msglen;
+	*reserved = 0;
+	return true;
+}
+
+void
+quota_settle(int64_t coll_id, long long reserved, long long delta)
+{
+	(void) coll_id;
+	(void) reserved;
+	(void) delta;
+}
+
+/* revoked refresh families (authfam.c): none */
+void
+authfam_poll(void)
+{
+}
+
+void
+authfam_add(const char *family)
+{
+	(void) family;
 }
