@@ -298,6 +298,10 @@ static const char *const migrations[] = {
 	"  at timestamptz NOT NULL DEFAULT now(),\n"
 	"  actor text, action text NOT NULL, target text, source_ip text,\n"
 	"  request_id text, outcome text NOT NULL);\n",
+	/* N (operations, coordops): the lease of a repair (repair.c); a
+	 * 'repairing' placement whose lease has expired can be taken over */
+	"ALTER TABLE vectron_meta.placement ADD COLUMN lease_owner text,\n"
+	"  ADD COLUMN lease_expires timestamptz;\n",
 };
 
 #define N_MIGRATIONS ((int) (sizeof(migrations) / sizeof(migrations[0])))
