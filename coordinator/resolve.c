@@ -20,6 +20,8 @@
  */
 #include "resolve.h"
 
+#include "config.h"
+#include "log.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -151,6 +153,34 @@ split_hosts(Resolve *r, const char *list)
 			return true;
 		p = e + 1;
 	}
+}
+
+struct evdns_base *
+resolve_dns_new(struct event_base *base)
+{
+	struct evdns_base *dns;
+
+	if (cf_resolv_conf && cf_resolv_conf[0]) {
+		int rc;
+
+		dns = evdns_base_new(base, 0);
+		if (!dns)
+			return NULL;
+		rc = evdns_base_resolv_conf_parse(dns, DNS_OPTIONS_ALL, cf_resolv_conf);
+		if (rc != 0)
+			log_warning("resolv_conf %s: cannot use it (evdns error %d); host names may not "
+						"resolve",
+						cf_resolv_conf, rc);
+		return dns;
+	}
+	dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
+	if (!dns) {
+		/* no usable resolv.conf: names from /etc/hosts still work */
+		dns = evdns_base_new(base, 0);
+		if (dns)
+			evdns_base_load_hosts(dns, NULL);
+	}
+	return dns;
 }
 
 bool

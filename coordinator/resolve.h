@@ -14,6 +14,13 @@ struct event_base;
 struct evdns_base;
 
 /*
+ * The loop's resolver: nameservers and options from resolv_conf (config;
+ * default the system's /etc/resolv.conf), plus /etc/hosts.  Never NULL
+ * unless out of memory.
+ */
+struct evdns_base *resolve_dns_new(struct event_base *base);
+
+/*
  * The answer: hostaddr is a comma-separated list with one entry per entry of
  * the DSN's host list (empty for socket directories), or NULL and err set
  * ("cannot resolve host \"x\": ...").  Both strings are the callee's.

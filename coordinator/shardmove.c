@@ -46,6 +46,10 @@
  * drop the subscription, the target table and markers, the slots and the
  * publication, and delete the 'building' placement ('rolled_back').
  *
+ * Leases: a move row is owned by `owner`; every adopt tick (5 s) renews
+ * updated_at of the moves this process runs, and any coordinator adopts a
+ * running move whose updated_at is more than 60 s old (its owner died).
+ *
  * Testing hook: with VECTRON_TEST_MOVE_CRASH_AT=<step> in the environment
  * the process exits (status 70) when that step is recorded, as a crash.
  */
@@ -1131,6 +1135,21 @@ adopt_tick(evutil_socket_t fd, short what, void *arg)
 			  "RETURNING id, shard_id, table_name, from_node, to_node, switched, sub_oid, step,\n"
 			  "  coalesce(error, '')",
 			  &p);
+	/* the lease of our own moves: updated_at is renewed every tick, so a
+	 * step that runs long (the initial copy of a large shard) is not taken
+	 * for a dead coordinator's by the others' 60-second rule */
+	{
+		ParamList rp;
+
+		params_init(&rp);
+		params_add(&rp, p.v[0]);
+		params_add(&rp, p.v[1]);
+		pgjob_add(job,
+				  "UPDATE vectron_meta.shard_move SET updated_at = now()\n"
+				  "WHERE state = 'running' AND id = ANY($2::bigint[]) AND owner = $1",
+				  &rp);
+		params_free(&rp);
+	}
 	params_free(&p);
 	pgjob_submit(metadata_pool(), job);
 }
