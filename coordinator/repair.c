@@ -91,12 +91,21 @@ static void
 repair_meta_done(PgJob *job, void *arg)
 {
 	bool ok = (bool) (intptr_t) arg;
+	const char *why = ok ? NULL : "placement set back to stale";
 
-	if (!job->ok)
+	if (!job->ok) {
+		/* still 'repairing' under our lease: the next tick claims it again */
 		log_warning("repair: metadata update failed: %s", job->errmsg);
+		ok = false;
+		why = "the final state could not be recorded; retrying";
+	} else if (strcmp(PQcmdTuples(job->results[0]), "1") != 0) {
+		ok = false;
+		why = "the lease was lost before the end (another coordinator owns the repair, or a "
+			  "write marked the placement stale)";
+	}
 	pgjob_free(job);
 	shardmap_reload(NULL, NULL);
-	repair_end(ok ? NULL : "placement set back to stale", ok);
+	repair_end(why, ok);
 }
 
 /* Finish: mark the placement active (ok) or stale again, if still ours. */

@@ -155,11 +155,23 @@ split_hosts(Resolve *r, const char *list)
 	}
 }
 
+/* evdns's own messages ("nameserver ... has failed") go to our log, so
+ * that a JSON log stays one JSON object per line. */
+static void
+resolve_evdns_log(int is_warn, const char *msg)
+{
+	if (is_warn)
+		log_warning("dns: %s", msg);
+	else
+		log_debug("dns: %s", msg);
+}
+
 struct evdns_base *
 resolve_dns_new(struct event_base *base)
 {
 	struct evdns_base *dns;
 
+	evdns_set_log_fn(resolve_evdns_log);
 	if (cf_resolv_conf && cf_resolv_conf[0]) {
 		int rc;
 
