@@ -38,6 +38,7 @@ int cf_stats_report_ms;
 int cf_tombstone_gc_interval;
 int cf_tombstone_retention;
 int cf_repair_lease_ms;
+int cf_move_lease_ms;
 char *cf_resolv_conf;
 char *cf_auth;
 char *cf_auth_signing_key;
@@ -100,6 +101,7 @@ static const ConfigItem config_items[] = {
 	{"tombstone_gc_interval", CF_INT, &cf_tombstone_gc_interval, true, "300", 0, 86400},
 	{"tombstone_retention", CF_INT, &cf_tombstone_retention, true, "3600", 1, 31536000},
 	{"repair_lease_ms", CF_INT, &cf_repair_lease_ms, true, "30000", 500, 3600000},
+	{"move_lease_ms", CF_INT, &cf_move_lease_ms, true, "60000", 3000, 3600000},
 	{"resolv_conf", CF_STR, &cf_resolv_conf, false, ""},
 	/* auth: see docs/security.md; key specs are file:/path, env:NAME or literal:... */
 	{"auth", CF_STR, &cf_auth, false, "off"},

@@ -113,6 +113,7 @@ def main():
     os.environ["VECTRON_TOMBSTONE_GC_INTERVAL"] = "1"
     os.environ["VECTRON_TOMBSTONE_RETENTION"] = "4"
     os.environ["VECTRON_REPAIR_LEASE_MS"] = "3000"
+    os.environ["VECTRON_MOVE_LEASE_MS"] = "6000"
     t0 = time.time()
     r = subprocess.run([sys.executable, CLI, "cluster", "up", "--workers", "3", "--dir", CLUSTER],
                        capture_output=True, text=True)
@@ -835,6 +836,7 @@ def tombstones(st, w, table):
 def test_maintenance(st):
     test_tombstone_gc(st)
     test_repair_lease(st)
+    test_move_lease(st)
     test_async_dns(st)
 
 
@@ -989,6 +991,49 @@ def test_repair_lease(st):
     req(port, "DELETE", "/v1/collections/lease")
     r = restart_coordinator()
     check("lease-restart-default", r.returncode == 0, r.stderr)
+
+
+def test_move_lease(st):
+    """A move whose coordinator died is adopted by another coordinator (with
+    another identity) once the move's lease (move_lease_ms, 6 s here) has
+    run out, and rolled back since it died before the switch."""
+    port = st["coordinator_port"]
+    meta = st["meta"]["port"]
+    names = [w["name"] for w in st["workers"]]
+    s, b, _ = req(port, "POST", "/v1/collections", {"name": "mvt", "dimension": 8, "shards": 1,
+                                                    "replication_factor": 1})
+    if not check("move-lease-create", s == 201, (s, b)):
+        return
+    rnd = random.Random(51)
+    req(port, "PUT", "/v1/collections/mvt/points",
+        {"points": [{"id": "t%d" % i, "vector": [rnd.uniform(-1, 1) for _ in range(8)]} for i in range(2000)]})
+    sh = shard_of(port, "mvt", 0)
+    src = sh["placements"][0]["node"]
+    dst = [n for n in names if n != src][0]
+    restart_coordinator({"VECTRON_TEST_MOVE_CRASH_AT": "sync"})
+    s, b, _ = req(port, "POST", "/v1/admin/shards/%d/move" % sh["id"], {"from": src, "to": dst})
+    mid = b.get("move_id") if s == 202 else None
+    pid = vectron.coordinator_pid(CLUSTER)
+    died = wait_for(lambda: not vectron.pid_alive(pid), 20)
+    left = psql(st, meta, "SELECT state || ' ' || owner FROM vectron_meta.shard_move WHERE id = %s" % mid) if mid else ""
+    t0 = time.time()
+    r = restart_coordinator({"VECTRON_COORDINATOR_ID": "7"})
+    m = wait_move(port, mid, 60) if mid else None
+    took = time.time() - t0
+    owner = psql(st, meta, "SELECT owner FROM vectron_meta.shard_move WHERE id = %s" % mid) if mid else ""
+    print("   move of a dead coordinator adopted by another one after %.1fs (lease 6 s)" % took)
+    sh2 = wait_for(lambda: (lambda x: x if x and [p["node"] for p in x["placements"]] == [src] else None)(
+        shard_of(port, "mvt", 0)), 10)
+    ws = wait_for(lambda: (lambda w: w if replication_clean(w) else None)(worker_state(st)), 20)
+    s, b, _ = req(port, "GET", "/v1/collections/mvt")
+    check("move-lease-adopted-by-other",
+          died and left.startswith("running 0@") and r.returncode == 0 and m and m["state"] == "rolled_back"
+          and owner.startswith("7@") and sh2 and sh2["placements"][0]["state"] == "active" and ws is not None
+          and b.get("count") == 2000,
+          (died, left, m, owner, sh2, worker_state(st), b.get("count")))
+    req(port, "DELETE", "/v1/collections/mvt")
+    r = restart_coordinator()
+    check("move-lease-restart-default", r.returncode == 0, r.stderr)
 
 
 class BlackHoleDNS:
