@@ -35,6 +35,11 @@ int cf_max_batch_points;
 int cf_slow_query_ms;
 int cf_slow_log_size;
 int cf_stats_report_ms;
+int cf_tombstone_gc_interval;
+int cf_tombstone_retention;
+int cf_repair_lease_ms;
+int cf_move_lease_ms;
+char *cf_resolv_conf;
 char *cf_auth;
 char *cf_auth_signing_key;
 char *cf_auth_signing_kid;
@@ -102,6 +107,12 @@ static const ConfigItem config_items[] = {
 	{"slow_query_ms", CF_INT, &cf_slow_query_ms, true, "500", 0, 3600000},
 	{"slow_log_size", CF_INT, &cf_slow_log_size, true, "50", 0, 1000},
 	{"stats_report_ms", CF_INT, &cf_stats_report_ms, true, "5000", 100, 3600000},
+	/* operations: tombstone GC (seconds; interval 0 = off) and repair leases (gc.c, repair.c) */
+	{"tombstone_gc_interval", CF_INT, &cf_tombstone_gc_interval, true, "300", 0, 86400},
+	{"tombstone_retention", CF_INT, &cf_tombstone_retention, true, "3600", 1, 31536000},
+	{"repair_lease_ms", CF_INT, &cf_repair_lease_ms, true, "30000", 500, 3600000},
+	{"move_lease_ms", CF_INT, &cf_move_lease_ms, true, "60000", 3000, 3600000},
+	{"resolv_conf", CF_STR, &cf_resolv_conf, false, ""},
 	/* auth: see docs/security.md; key specs are file:/path, env:NAME or literal:... */
 	{"auth", CF_STR, &cf_auth, false, "off"},
 	{"auth_signing_key", CF_STR, &cf_auth_signing_key, false, ""},

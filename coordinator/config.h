@@ -28,6 +28,11 @@ extern int cf_max_batch_points;
 extern int cf_slow_query_ms;
 extern int cf_slow_log_size;
 extern int cf_stats_report_ms;
+extern int cf_tombstone_gc_interval;	/* seconds, 0 = off */
+extern int cf_tombstone_retention;	/* seconds */
+extern int cf_repair_lease_ms;
+extern int cf_move_lease_ms;
+extern char *cf_resolv_conf;	/* "": the system's /etc/resolv.conf */
 /* auth (issue 5; authz.c, api_auth.c) */
 extern char *cf_auth;
 extern char *cf_auth_signing_key;

@@ -5,12 +5,14 @@
  * or down from what its connections see, and reads skip nodes that are
  * down.  Cleanup: drop shard tables listed in vectron_meta.cleanup, and
  * roll back collections left in "creating" for more than ten minutes.
- * Repair: start the repair of a stale placement whose node is back
- * (repair.c).
+ * Repair: start the repair of a stale placement whose node is back, or
+ * take over one whose lease expired (repair.c).  Tombstone GC: a pass
+ * every tombstone_gc_interval seconds (gc.c).
  */
 #include "health.h"
 
 #include "config.h"
+#include "gc.h"
 #include "log.h"
 #include "metadata.h"
 #include "repair.h"
@@ -21,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct event *hc_health_ev, *hc_poll_ev, *hc_cleanup_ev;
+static struct event *hc_health_ev, *hc_poll_ev, *hc_cleanup_ev, *hc_gc_ev;
 static bool hc_cleanup_running;
 
 static void
@@ -178,6 +180,18 @@ cleanup_tick(evutil_socket_t fd, short what, void *arg)
 	arm(hc_cleanup_ev, cf_cleanup_interval_ms);
 }
 
+/* A tombstone GC pass every tombstone_gc_interval seconds (reloadable;
+ * 0 turns it off, checked again every 5 s). */
+static void
+gc_tick(evutil_socket_t fd, short what, void *arg)
+{
+	if (cf_tombstone_gc_interval > 0) {
+		gc_run(NULL, NULL);
+		arm(hc_gc_ev, cf_tombstone_gc_interval * 1000);
+	} else
+		arm(hc_gc_ev, 5000);
+}
+
 void
 health_kick_cleanup(void)
 {
@@ -190,9 +204,11 @@ health_start(struct event_base *base)
 	hc_health_ev = evtimer_new(base, health_tick, NULL);
 	hc_poll_ev = evtimer_new(base, poll_tick, NULL);
 	hc_cleanup_ev = evtimer_new(base, cleanup_tick, NULL);
+	hc_gc_ev = evtimer_new(base, gc_tick, NULL);
 	arm(hc_health_ev, 10);
 	arm(hc_poll_ev, cf_map_poll_ms);
 	arm(hc_cleanup_ev, 100);
+	arm(hc_gc_ev, cf_tombstone_gc_interval > 0 ? cf_tombstone_gc_interval * 1000 : 5000);
 }
 
 void
@@ -202,6 +218,7 @@ health_stop(void)
 		event_free(hc_health_ev);
 		event_free(hc_poll_ev);
 		event_free(hc_cleanup_ev);
-		hc_health_ev = hc_poll_ev = hc_cleanup_ev = NULL;
+		event_free(hc_gc_ev);
+		hc_health_ev = hc_poll_ev = hc_cleanup_ev = hc_gc_ev = NULL;
 	}
 }

@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "metadata.h"
+#include "resolve.h"
 #include "obs.h"
 #include "shardmap.h"
 #include "shardmove.h"
@@ -207,9 +208,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	base = event_base_new();
-	dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS);
-	if (!dns)
-		dns = evdns_base_new(base, 0);
+	dns = resolve_dns_new(base);
 	workerconn_init(base, dns);
 	metadata_init(meta_dsn, on_map_notify);
 	if (!authz_start(base, meta_dsn, err, sizeof(err))) {

@@ -428,6 +428,10 @@ static const char *const migrations[] = {
 	"CREATE TRIGGER rights_changed AFTER INSERT OR UPDATE OR DELETE\n"
 	"  ON vectron_meta.collection_owner\n"
 	"  FOR EACH STATEMENT EXECUTE FUNCTION vectron_meta.rights_changed();\n",
+	/* 6 (operations): the lease of a repair (repair.c); a
+	 * 'repairing' placement whose lease has expired can be taken over */
+	"ALTER TABLE vectron_meta.placement ADD COLUMN lease_owner text,\n"
+	"  ADD COLUMN lease_expires timestamptz;\n",
 };
 
 #define N_MIGRATIONS ((int) (sizeof(migrations) / sizeof(migrations[0])))

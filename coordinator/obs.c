@@ -28,7 +28,8 @@
 static MetricsRegistry *reg;
 static Metric *m_requests, *m_duration, *m_shard_duration, *m_shard_errors, *m_retries,
 	*m_shard_failed, *m_partial, *m_failovers, *m_upserted, *m_searches, *m_search_results,
-	*m_slow, *m_build, *m_auth_fail, *m_rate_limited, *m_moves, *m_moves_running;
+	*m_slow, *m_build, *m_auth_fail, *m_rate_limited, *m_moves, *m_moves_running,
+	*m_tombstones, *m_gc_passes, *m_repair_takeovers;
 Metric *obs_m_rebalance;
 Metric *obs_m_placements, *obs_m_pool_conns, *obs_m_pool_queued, *obs_m_node_up,
 	*obs_m_map_version, *obs_m_inflight;
@@ -148,6 +149,19 @@ obs_init(void)
 										 "Shard moves running on this coordinator.", 0, NULL, err,
 										 sizeof(err)),
 						   err);
+	m_tombstones = must(metrics_counter(reg, "vectron_tombstones_collected_total",
+										"Delete tombstones removed by the tombstone GC, "
+										"counted per placement.", 0, NULL, err, sizeof(err)),
+						err);
+	m_gc_passes = must(metrics_counter(reg, "vectron_tombstone_gc_passes_total",
+									   "Tombstone GC passes over every shard, by result "
+									   "(done, skipped: a shard was not fully active).",
+									   1, METRICS_LABELS("result"), err, sizeof(err)),
+					   err);
+	m_repair_takeovers = must(metrics_counter(reg, "vectron_repair_takeovers_total",
+											  "Repairs taken over from a coordinator whose "
+											  "lease expired.", 0, NULL, err, sizeof(err)),
+							  err);
 	obs_m_rebalance = must(metrics_gauge(reg, "vectron_rebalance_moves",
 										 "Moves of this coordinator's rebalance job, by state.", 1,
 										 METRICS_LABELS("state"), err, sizeof(err)),
@@ -462,6 +476,27 @@ obs_move_ended(const char *result)
 		return;
 	metrics_set(m_moves_running, NULL, --moves_running);
 	metrics_inc(m_moves, METRICS_LABELS(result), 1);
+}
+
+void
+obs_tombstones_collected(long n)
+{
+	if (reg && n > 0)
+		metrics_inc(m_tombstones, NULL, n);
+}
+
+void
+obs_tombstone_gc_pass(const char *result)
+{
+	if (reg)
+		metrics_inc(m_gc_passes, METRICS_LABELS(result), 1);
+}
+
+void
+obs_repair_takeover(void)
+{
+	if (reg)
+		metrics_inc(m_repair_takeovers, NULL, 1);
 }
 
 void

@@ -61,6 +61,13 @@ void obs_move_started(void);
 void obs_move_ended(const char *result);
 extern Metric *obs_m_rebalance;		/* rebalance moves by state (api_admin.c) */
 
+/* Maintenance: tombstones removed (rows, over placements), a GC pass
+ * ended ("done" or "skipped" when some shard was not fully active), a
+ * repair taken over from an expired lease (gc.c, repair.c). */
+void obs_tombstones_collected(long n);
+void obs_tombstone_gc_pass(const char *result);
+void obs_repair_takeover(void);
+
 /* Data events. */
 void obs_points_upserted(const char *coll, long n);
 void obs_search(const char *coll, long nresults);

@@ -46,6 +46,11 @@
  * drop the subscription, the target table and markers, the slots and the
  * publication, and delete the 'building' placement ('rolled_back').
  *
+ * Leases: a move row is owned by `owner`; every adopt tick (5 s, or a third
+ * of move_lease_ms if shorter) renews updated_at of the moves this process
+ * runs, and any coordinator adopts a running move whose updated_at is older
+ * than move_lease_ms (default 60 s: its owner died).
+ *
  * Testing hook: with VECTRON_TEST_MOVE_CRASH_AT=<step> in the environment
  * the process exits (status 70) when that step is recorded, as a crash.
  */
@@ -1065,6 +1070,13 @@ mv_rollback(Move *mv, const char *why)
 
 static void adopt_arm(int ms);
 
+/* How often to adopt and renew: well inside the lease. */
+static int
+adopt_period(void)
+{
+	return cf_move_lease_ms / 3 < 5000 ? cf_move_lease_ms / 3 : 5000;
+}
+
 static void
 after_adopt(PgJob *job, void *arg)
 {
@@ -1072,7 +1084,7 @@ after_adopt(PgJob *job, void *arg)
 	if (!job->ok) {
 		log_debug("move adopt: %s", job->errmsg ? job->errmsg : "failed");
 		pgjob_free(job);
-		adopt_arm(5000);
+		adopt_arm(adopt_period());
 		return;
 	}
 	for (int i = 0; i < PQntuples(job->results[0]); i++) {
@@ -1096,7 +1108,7 @@ after_adopt(PgJob *job, void *arg)
 		}
 	}
 	pgjob_free(job);
-	adopt_arm(5000);
+	adopt_arm(adopt_period());
 }
 
 static void
@@ -1120,6 +1132,7 @@ adopt_tick(evutil_socket_t fd, short what, void *arg)
 	params_add(&p, mv_owner);
 	params_add_owned(&p, sb_steal(&ids));
 	params_add(&p, mv_boot);
+	params_add_owned(&p, xasprintf("%d", cf_move_lease_ms));
 	job->timeout_ms = 10000;
 	/* ours from before this process started, or anyone's gone quiet (a move
 	 * being begun here is not in `moves` yet, but was updated after boot) */
@@ -1127,10 +1140,25 @@ adopt_tick(evutil_socket_t fd, short what, void *arg)
 			  "UPDATE vectron_meta.shard_move SET owner = $1, updated_at = now()\n"
 			  "WHERE state = 'running' AND id <> ALL($2::bigint[])\n"
 			  "  AND ((owner = $1 AND updated_at < $3::timestamptz)\n"
-			  "       OR updated_at < now() - interval '60 seconds')\n"
+			  "       OR updated_at < now() - $4::int * interval '1 millisecond')\n"
 			  "RETURNING id, shard_id, table_name, from_node, to_node, switched, sub_oid, step,\n"
 			  "  coalesce(error, '')",
 			  &p);
+	/* the lease of our own moves: updated_at is renewed every tick, so a
+	 * step that runs long (the initial copy of a large shard) is not taken
+	 * for a dead coordinator's by the others' 60-second rule */
+	{
+		ParamList rp;
+
+		params_init(&rp);
+		params_add(&rp, p.v[0]);
+		params_add(&rp, p.v[1]);
+		pgjob_add(job,
+				  "UPDATE vectron_meta.shard_move SET updated_at = now()\n"
+				  "WHERE state = 'running' AND id = ANY($2::bigint[]) AND owner = $1",
+				  &rp);
+		params_free(&rp);
+	}
 	params_free(&p);
 	pgjob_submit(metadata_pool(), job);
 }

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "resolve.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -58,6 +59,8 @@ struct PgPool {
 	bool resolving;
 	int max_conns;			/* 0: pool_size */
 	bool dropped;			/* node removed; kept so late jobs fail cleanly */
+	char *dsn_hostaddr;		/* DSN pools: resolved hostaddr list (resolve.c) */
+	bool dsn_resolved;
 	char *listen_sql;		/* listener pools: LISTEN on each new connection */
 	PgNotifyCallback notify_cb;
 	PgPool *next;
@@ -494,6 +497,8 @@ conn_connect_failed(PgConn *c, const char *why)
 	if (p->up)
 		log_warning("worker %s@%s:%d: cannot connect: %s", p->name, p->host, p->port, msg);
 	p->up = false;
+	if (p->dsn)
+		p->dsn_resolved = false;	/* resolve again: the address may have moved */
 	conn_destroy(c, msg);
 	if (p->nconns == 0)
 		while (p->qhead)
@@ -680,6 +685,10 @@ conn_begin_connect(PgConn *c)
 	if (p->dsn) {
 		keys[n] = "dbname";
 		vals[n++] = p->dsn;
+		if (p->dsn_hostaddr) {
+			keys[n] = "hostaddr";
+			vals[n++] = p->dsn_hostaddr;
+		}
 	} else {
 		snprintf(port, sizeof(port), "%d", p->port);
 		snprintf(opts, sizeof(opts), "-c client_connection_check_interval=1000");
@@ -754,6 +763,27 @@ pool_dns_cb(int err, struct evutil_addrinfo *res, void *arg)
 	}
 }
 
+/* The DSN's host names are resolved (resolve.c): connect what waited. */
+static void
+pool_dsn_resolved(void *arg, const char *hostaddr, const char *err)
+{
+	PgPool *p = arg;
+
+	p->resolving = false;
+	free(p->dsn_hostaddr);
+	p->dsn_hostaddr = hostaddr ? xstrdup(hostaddr) : NULL;
+	p->dsn_resolved = hostaddr != NULL;
+	for (PgConn *c = p->conns, *n; c; c = n) {
+		n = c->next;
+		if (c->state != WC_RESOLVING)
+			continue;
+		if (err)
+			conn_connect_failed(c, err);
+		else
+			conn_begin_connect(c);
+	}
+}
+
 static void
 conn_start(PgPool *p)
 {
@@ -766,7 +796,16 @@ conn_start(PgPool *p)
 	p->nconns++;
 	c->state = WC_RESOLVING;
 	if (p->dsn) {
-		conn_begin_connect(c);
+		if (p->dsn_resolved)
+			conn_begin_connect(c);
+		else if (!p->resolving) {
+			p->resolving = true;
+			if (!resolve_conninfo(wc_base, wc_dns, p->dsn, pool_dsn_resolved, p)) {
+				p->resolving = false;
+				p->dsn_resolved = true;
+				conn_begin_connect(c);
+			}
+		}
 		return;
 	}
 	if (inet_pton(AF_INET, p->host, buf) == 1 || inet_pton(AF_INET6, p->host, buf) == 1)

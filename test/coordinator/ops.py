@@ -108,6 +108,12 @@ def main():
     os.environ["VECTRON_STATS_REPORT_MS"] = "500"
     os.environ["VECTRON_HEALTH_INTERVAL_MS"] = "300"
     os.environ["VECTRON_MAX_BODY_BYTES"] = str(16 << 20)
+    # tombstone GC every second, for tombstones older than 4 s; short
+    # repair leases (test_maintenance)
+    os.environ["VECTRON_TOMBSTONE_GC_INTERVAL"] = "1"
+    os.environ["VECTRON_TOMBSTONE_RETENTION"] = "4"
+    os.environ["VECTRON_REPAIR_LEASE_MS"] = "3000"
+    os.environ["VECTRON_MOVE_LEASE_MS"] = "6000"
     t0 = time.time()
     r = subprocess.run([sys.executable, CLI, "cluster", "up", "--workers", "3", "--dir", CLUSTER],
                        capture_output=True, text=True)
@@ -133,6 +139,10 @@ def main():
 def run(st):
     port = st["coordinator_port"]
     workers = {w["name"]: w for w in st["workers"]}
+    if os.environ.get("VX_OPS_ONLY") == "maintenance":     # a shortcut while developing
+        test_maintenance(st)
+        print("   %d passed, %d failed" % (passed, failed))
+        return
 
     # ---- health and readiness
     s, b, h = req(port, "GET", "/healthz")
@@ -398,6 +408,7 @@ def run(st):
     # restoring onto an existing name fails with the API's 409
     r = cli(st, "restore", "--in", bdir, "--collection", "one")
     check("restore-existing-name-fails", r.returncode != 0 and "COLLECTION_EXISTS" in r.stderr, r.stderr)
+    test_maintenance(st)
     test_moves(st)
     test_rebalance(st)
     test_rereplication(st)
@@ -773,6 +784,359 @@ def test_rereplication(st):
     finally:
         vectron.runas([os.path.join(st["pgbin"], "pg_ctl"), "-D", w5["data"], "-m", "immediate", "stop"],
                       capture_output=True)
+
+
+# ---------------------------------------------------------------- maintenance:
+# tombstone GC, repair leases, asynchronous DNS
+
+def metric_value(text, name, **labels):
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        key, _, val = line.rpartition(" ")
+        if key.split("{")[0] == name and all('%s="%s"' % (k, v) in key for k, v in labels.items()):
+            return float(val)
+    return None
+
+
+def restart_coordinator(extra_env=None, kill=False):
+    env = dict(os.environ)
+    env.update(extra_env or {})
+    args = [sys.executable, CLI, "cluster", "restart-coordinator", "--dir", CLUSTER] + (["--kill"] if kill else [])
+    return subprocess.run(args, capture_output=True, text=True, env=env)
+
+
+def stop_worker(st, w):
+    vectron.runas([os.path.join(st["pgbin"], "pg_ctl"), "-D", w["data"], "-m", "immediate", "-w", "stop"],
+                  capture_output=True)
+
+
+def start_worker(st, w):
+    vectron.runas([os.path.join(st["pgbin"], "pg_ctl"), "-D", w["data"], "-l",
+                   os.path.join(w["dir"], "server.log"), "-w", "start"], capture_output=True)
+
+
+def all_active(port, coll):
+    s, b, _ = req(port, "GET", "/v1/admin/collections")
+    c = [c for c in b.get("collections", []) if c["name"] == coll]
+    return bool(c) and all(p["state"] == "active" for sh in c[0]["shard_detail"] for p in sh["placements"])
+
+
+def table_digest(st, w, table, where="true"):
+    """Every row of a shard table on one worker: id, version, deleted, vector, payload."""
+    return psql(st, w["port"], "SELECT count(*) || ':' || coalesce(md5(string_agg(id || '|' || version || '|' || "
+                               "deleted || '|' || coalesce(v::text, '') || '|' || coalesce(payload::text, ''), "
+                               "',' ORDER BY id)), '') FROM vectron_shards.%s WHERE %s" % (table, where))
+
+
+def tombstones(st, w, table):
+    return int(psql(st, w["port"], "SELECT count(*) FROM vectron_shards.%s WHERE deleted" % table) or -1)
+
+
+def test_maintenance(st):
+    test_tombstone_gc(st)
+    test_repair_lease(st)
+    test_move_lease(st)
+    test_async_dns(st)
+
+
+def test_tombstone_gc(st):
+    """Delete tombstones are collected once older than tombstone_retention
+    (4 s here) on every replica, never while a placement of the shard is
+    stale, and deleted points stay deleted through a worker restart and
+    repair."""
+    port = st["coordinator_port"]
+    workers = {w["name"]: w for w in st["workers"]}
+    s, b, _ = req(port, "POST", "/v1/collections", {"name": "gc", "dimension": 8, "shards": 2,
+                                                    "replication_factor": 2})
+    if not check("gc-create", s == 201, (s, b)):
+        return
+    rnd = random.Random(21)
+    pts = [{"id": "g%d" % i, "vector": [rnd.uniform(-1, 1) for _ in range(8)], "payload": {"i": i}}
+           for i in range(3000)]
+    for k in range(0, len(pts), 1000):
+        req(port, "PUT", "/v1/collections/gc/points", {"points": pts[k:k + 1000]})
+    shards = [shard_of(port, "gc", i) for i in range(2)]
+    placements = [(sh["table"], workers[p["node"]]) for sh in shards for p in sh["placements"]]
+    s0, t0, _ = req(port, "GET", "/metrics", raw=True)
+    before = metric_value(t0, "vectron_tombstones_collected_total") or 0
+    # 1. delete 1000 points: tombstones first, gone from every replica later
+    first = ["g%d" % i for i in range(1000)]
+    s, b, _ = req(port, "POST", "/v1/collections/gc/points/delete", {"ids": first})
+    t_del = time.time()
+    check("gc-delete", s == 200 and b["deleted"] == 1000, (s, b))
+    now = sum(tombstones(st, w, t) for t, w in placements)
+    check("gc-tombstones-written", now == 2000 or time.time() - t_del > 3.5, (now, time.time() - t_del))
+    gone = wait_for(lambda: all(tombstones(st, w, t) == 0 for t, w in placements), 20, 0.2)
+    took = time.time() - t_del
+    print("   tombstones of 1000 deleted points collected on every replica after %.1fs" % took)
+    check("gc-collected-every-replica", gone and took >= 3.5,
+          (took, [(t, w["name"], tombstones(st, w, t)) for t, w in placements]))
+    live = sum(int(psql(st, w["port"], "SELECT count(*) FROM vectron_shards.%s" % t)) for t, w in placements)
+    check("gc-live-rows-kept", live == 2 * 2000, live)
+    s, text, _ = req(port, "GET", "/metrics", raw=True)
+    check("gc-metric", (metric_value(text, "vectron_tombstones_collected_total") or 0) - before >= 2000
+          and (metric_value(text, "vectron_tombstone_gc_passes_total", result="done") or 0) >= 1,
+          [l for l in text.splitlines() if "tombstone" in l])
+
+    # 2. a replica down during a delete is stale: the surviving replica keeps
+    # its tombstones (GC does not run on that shard) however old they get;
+    # after the restart the repair copies them, then GC removes them, and
+    # nothing comes back
+    down = shards[0]["placements"][1]["node"]
+    wd = workers[down]
+    stop_worker(st, wd)
+    second = ["g%d" % i for i in range(1000, 1500)]
+    s, b, _ = req(port, "POST", "/v1/collections/gc/points/delete", {"ids": second})
+    check("gc-delete-with-replica-down", s == 200 and b["deleted"] == 500, (s, b))
+    meta = st["meta"]["port"]
+    stale = psql(st, meta, "SELECT count(*) FROM vectron_meta.placement p JOIN vectron_meta.node n ON n.id = p.node_id "
+                           "WHERE n.name = '%s' AND p.state = 'stale'" % down)
+    time.sleep(6.5)  # > retention + 2 GC intervals: these tombstones are now old enough
+    held = []
+    for sh in shards:
+        on_down = any(p["node"] == down for p in sh["placements"])
+        for p in sh["placements"]:
+            if p["node"] != down:
+                held.append((sh["table"], p["node"], on_down, tombstones(st, workers[p["node"]], sh["table"])))
+    check("gc-not-while-stale", int(stale or 0) >= 1 and all(n > 0 for _, _, on_down, n in held if on_down),
+          (stale, held))
+    # a shard with no placement on the stopped worker is collected meanwhile
+    healthy = [n for _, _, on_down, n in held if not on_down]
+    check("gc-runs-on-fully-active-shards", all(n == 0 for n in healthy), held)
+    start_worker(st, wd)
+    ok = wait_for(lambda: all_active(port, "gc") and all(tombstones(st, w, t) == 0 for t, w in placements), 40, 0.3)
+    check("gc-after-repair-collected", ok, [(t, w["name"], tombstones(st, w, t)) for t, w in placements])
+    deleted = first + second
+    resurrected = set()
+    for _ in range(4):  # reads go round-robin over replicas
+        for k in range(0, len(deleted), 1000):
+            s, b, _ = req(port, "POST", "/v1/collections/gc/points/get", {"ids": deleted[k:k + 1000]})
+            resurrected.update(p["id"] for p in (b or {}).get("points", []))
+    on_disk = sum(int(psql(st, w["port"], "SELECT count(*) FROM vectron_shards.%s WHERE id IN (%s)"
+                           % (t, ",".join("'%s'" % i for i in deleted)))) for t, w in placements)
+    check("gc-deleted-stay-deleted", not resurrected and on_disk == 0, (sorted(resurrected)[:10], on_disk))
+    same = all(len({table_digest(st, workers[p["node"]], sh["table"]) for p in sh["placements"]}) == 1
+               for sh in shards)
+    s, b, _ = req(port, "GET", "/v1/collections/gc")
+    check("gc-replicas-identical", same and b["count"] == 1500, (same, b.get("count")))
+    req(port, "DELETE", "/v1/collections/gc")
+
+
+def test_repair_lease(st):
+    """A coordinator killed (SIGKILL) while it repairs a placement leaves it
+    'repairing' under its lease; another coordinator takes the repair over
+    once the lease (3 s here) has expired, and the placement ends active
+    with the same rows as the healthy replica."""
+    port = st["coordinator_port"]
+    meta = st["meta"]["port"]
+    workers = {w["name"]: w for w in st["workers"]}
+    # a slow copy (a pause between 2000-row batches) so that the kill lands mid-repair
+    r = restart_coordinator({"VECTRON_TEST_REPAIR_BATCH_DELAY_MS": "500"})
+    check("lease-restart-slow", r.returncode == 0, r.stderr)
+    s, b, _ = req(port, "POST", "/v1/collections", {"name": "lease", "dimension": 8, "shards": 1,
+                                                    "replication_factor": 2})
+    if not check("lease-create", s == 201, (s, b)):
+        return
+    rnd = random.Random(31)
+    pts = [{"id": "l%d" % i, "vector": [rnd.uniform(-1, 1) for _ in range(8)], "payload": {"v": 0}}
+           for i in range(10000)]
+    for k in range(0, len(pts), 2000):
+        req(port, "PUT", "/v1/collections/lease/points", {"points": pts[k:k + 2000]})
+    sh = shard_of(port, "lease", 0)
+    healthy, victim = [workers[p["node"]] for p in sh["placements"]]
+    pid_sql = ("SELECT p.id FROM vectron_meta.placement p JOIN vectron_meta.node n ON n.id = p.node_id "
+               "WHERE p.shard_id = %d AND n.name = '%s'" % (sh["id"], victim["name"]))
+    plid = psql(st, meta, pid_sql)
+    state_sql = ("SELECT state || ' ' || coalesce(lease_owner, '-') || ' ' || "
+                 "coalesce((lease_expires > now())::text, '-') FROM vectron_meta.placement WHERE id = %s" % plid)
+    stop_worker(st, victim)
+    upd = [{"id": "l%d" % i, "vector": [rnd.uniform(-1, 1) for _ in range(8)], "payload": {"v": 1}}
+           for i in range(0, 10000, 7)]
+    s, b, _ = req(port, "PUT", "/v1/collections/lease/points", {"points": upd})
+    s2, b2, _ = req(port, "POST", "/v1/collections/lease/points/delete", {"ids": ["l%d" % i for i in range(1, 10000, 11)]})
+    check("lease-writes-with-replica-down", s == 200 and s2 == 200 and psql(st, meta, state_sql).startswith("stale"),
+          (s, b, s2, b2, psql(st, meta, state_sql)))
+    start_worker(st, victim)
+    # the trigger: the metadata shows our coordinator holding the repair
+    seen = wait_for(lambda: (lambda v: v if v.startswith("repairing ") else None)(psql(st, meta, state_sql)), 30, 0.05)
+    pid = vectron.coordinator_pid(CLUSTER)
+    os.kill(pid, 9)
+    died = wait_for(lambda: not vectron.pid_alive(pid), 10, 0.02)
+    left = psql(st, meta, state_sql)
+    check("lease-killed-mid-repair", seen and died and left.startswith("repairing 0@") and left.endswith(" true")
+          and table_digest(st, victim, sh["table"]) != table_digest(st, healthy, sh["table"]), (seen, died, left))
+    # another coordinator (id 7, another lease identity) takes over after expiry
+    t0 = time.time()
+    r = restart_coordinator({"VECTRON_COORDINATOR_ID": "7"})
+    check("lease-other-coordinator-up", r.returncode == 0, r.stderr)
+    owner7 = wait_for(lambda: (lambda v: v if v.startswith("repairing 7@") else None)(psql(st, meta, state_sql)), 30, 0.05)
+    taken = time.time() - t0
+    done = wait_for(lambda: psql(st, meta, state_sql).startswith("active - -"), 60, 0.2)
+    print("   repair taken over %.1fs after the new coordinator started (lease 3 s)" % taken)
+    # live rows at once; with the tombstones too once the GC (which may run
+    # between two reads) has had its turn on both
+    same = table_digest(st, victim, sh["table"], "NOT deleted") == table_digest(st, healthy, sh["table"], "NOT deleted")
+    same = same and wait_for(lambda: table_digest(st, victim, sh["table"]) == table_digest(st, healthy, sh["table"]), 15)
+    check("lease-taken-over-and-active", owner7 and done and same,
+          (owner7, psql(st, meta, state_sql), table_digest(st, victim, sh["table"]),
+           table_digest(st, healthy, sh["table"])))
+    s, text, _ = req(port, "GET", "/metrics", raw=True)
+    check("lease-takeover-metric", metric_value(text, "vectron_repair_takeovers_total") == 1,
+          [l for l in text.splitlines() if "takeover" in l])
+    took_log = any("taking over from 0@" in (l.get("msg") or l.get("_text", "")) for l in log_lines(st))
+    check("lease-takeover-logged", took_log)
+    s, b, _ = req(port, "GET", "/v1/collections/lease")
+    check("lease-count", s == 200 and b["count"] == 10000 - len(range(1, 10000, 11)), (s, b.get("count")))
+    req(port, "DELETE", "/v1/collections/lease")
+    r = restart_coordinator()
+    check("lease-restart-default", r.returncode == 0, r.stderr)
+
+
+def test_move_lease(st):
+    """A move whose coordinator died is adopted by another coordinator (with
+    another identity) once the move's lease (move_lease_ms, 6 s here) has
+    run out, and rolled back since it died before the switch."""
+    port = st["coordinator_port"]
+    meta = st["meta"]["port"]
+    names = [w["name"] for w in st["workers"]]
+    s, b, _ = req(port, "POST", "/v1/collections", {"name": "mvt", "dimension": 8, "shards": 1,
+                                                    "replication_factor": 1})
+    if not check("move-lease-create", s == 201, (s, b)):
+        return
+    rnd = random.Random(51)
+    req(port, "PUT", "/v1/collections/mvt/points",
+        {"points": [{"id": "t%d" % i, "vector": [rnd.uniform(-1, 1) for _ in range(8)]} for i in range(2000)]})
+    sh = shard_of(port, "mvt", 0)
+    src = sh["placements"][0]["node"]
+    dst = [n for n in names if n != src][0]
+    restart_coordinator({"VECTRON_TEST_MOVE_CRASH_AT": "sync"})
+    s, b, _ = req(port, "POST", "/v1/admin/shards/%d/move" % sh["id"], {"from": src, "to": dst})
+    mid = b.get("move_id") if s == 202 else None
+    pid = vectron.coordinator_pid(CLUSTER)
+    died = wait_for(lambda: not vectron.pid_alive(pid), 20)
+    left = psql(st, meta, "SELECT state || ' ' || owner FROM vectron_meta.shard_move WHERE id = %s" % mid) if mid else ""
+    t0 = time.time()
+    r = restart_coordinator({"VECTRON_COORDINATOR_ID": "7"})
+    m = wait_move(port, mid, 60) if mid else None
+    took = time.time() - t0
+    owner = psql(st, meta, "SELECT owner FROM vectron_meta.shard_move WHERE id = %s" % mid) if mid else ""
+    print("   move of a dead coordinator adopted by another one after %.1fs (lease 6 s)" % took)
+    sh2 = wait_for(lambda: (lambda x: x if x and [p["node"] for p in x["placements"]] == [src] else None)(
+        shard_of(port, "mvt", 0)), 10)
+    ws = wait_for(lambda: (lambda w: w if replication_clean(w) else None)(worker_state(st)), 20)
+    s, b, _ = req(port, "GET", "/v1/collections/mvt")
+    check("move-lease-adopted-by-other",
+          died and left.startswith("running 0@") and r.returncode == 0 and m and m["state"] == "rolled_back"
+          and owner.startswith("7@") and sh2 and sh2["placements"][0]["state"] == "active" and ws is not None
+          and b.get("count") == 2000,
+          (died, left, m, owner, sh2, worker_state(st), b.get("count")))
+    req(port, "DELETE", "/v1/collections/mvt")
+    r = restart_coordinator()
+    check("move-lease-restart-default", r.returncode == 0, r.stderr)
+
+
+class BlackHoleDNS:
+    """A UDP 'name server' that reads queries and never answers."""
+
+    def __init__(self):
+        import socket
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.queries = 0
+        self.stop = threading.Event()
+        self.t = threading.Thread(target=self.run)
+        self.t.start()
+
+    def run(self):
+        while not self.stop.is_set():
+            try:
+                self.sock.recvfrom(4096)
+                self.queries += 1
+            except OSError:
+                pass
+
+    def close(self):
+        self.stop.set()
+        self.t.join()
+        self.sock.close()
+
+
+def test_async_dns(st):
+    """Host names resolve on the loop with evdns: a metadata DSN and a node
+    with host=localhost work, and a name whose DNS server never answers
+    fails with a clear error while other requests go on at full speed."""
+    port = st["coordinator_port"]
+    w1 = st["workers"][0]
+    dns = BlackHoleDNS()
+    conf = os.path.join(WORK, "ops-resolv.conf")
+    with open(conf, "w") as f:
+        f.write("nameserver 127.0.0.1:%d\noptions timeout:2 attempts:1\n" % dns.port)
+    try:
+        r = restart_coordinator({"VECTRON_RESOLV_CONF": conf, "VECTRON_METADATA_DSN":
+                                 "host=localhost port=%d dbname=postgres user=postgres" % st["meta"]["port"]})
+        check("dns-metadata-localhost-starts", r.returncode == 0, r.stderr)
+        s, b, _ = req(port, "POST", "/v1/collections", {"name": "dnsc", "dimension": 8, "shards": 1,
+                                                        "replication_factor": 1})
+        s2, b2, _ = req(port, "GET", "/v1/collections/dnsc")
+        check("dns-metadata-localhost-works", s == 201 and s2 == 200, (s, b, s2, b2))
+        req(port, "DELETE", "/v1/collections/dnsc")
+        # a node registered as localhost (the same server as w1, drained at
+        # once so that nothing is placed on it)
+        s, b, _ = req(port, "POST", "/v1/admin/nodes", {"name": "wlocal", "host": "localhost", "port": w1["port"]})
+        s3, _, _ = req(port, "POST", "/v1/admin/nodes/wlocal/drain")
+        up = wait_for(lambda: [n for n in req(port, "GET", "/v1/admin/nodes")[1]["nodes"]
+                               if n["name"] == "wlocal" and n["up"] and n.get("health") == "ok"], 10)
+        s4, _, _ = req(port, "DELETE", "/v1/admin/nodes/wlocal")
+        check("dns-node-localhost", s == 201 and s3 == 200 and up and s4 == 200, (s, b, s3, up, s4))
+        # baseline latency of a search, then the same while a node's name
+        # waits on a DNS server that never answers
+        req(port, "POST", "/v1/collections", {"name": "dnsq", "dimension": 8, "shards": 2, "replication_factor": 1})
+        rnd = random.Random(41)
+        req(port, "PUT", "/v1/collections/dnsq/points",
+            {"points": [{"id": i, "vector": [rnd.uniform(-1, 1) for _ in range(8)]} for i in range(500)]})
+        body = {"vector": [0.3] * 8, "k": 10}
+
+        def timed():
+            t = time.time()
+            s, b, _ = req(port, "POST", "/v1/collections/dnsq/search", body)
+            return time.time() - t, s == 200 and len(b["results"]) == 10
+        base = sorted(timed()[0] for _ in range(30))
+        res = {}
+
+        def bad_add():
+            t = time.time()
+            res["r"] = req(port, "POST", "/v1/admin/nodes", {"name": "wbad", "host": "nowhere.vectron-test",
+                                                             "port": 5432})
+            res["t"] = time.time() - t
+        th = threading.Thread(target=bad_add)
+        q0 = dns.queries
+        th.start()
+        during, allok = [], True
+        while th.is_alive():
+            d, ok = timed()
+            during.append(d)
+            allok = allok and ok
+        th.join()
+        s, b, _ = res["r"]
+        during.sort()
+        med_b, med_d = base[len(base) // 2], during[len(during) // 2] if during else 0
+        print("   unresolvable node: %.2fs to fail; %d searches meanwhile, median %.1f ms (baseline %.1f ms), "
+              "max %.1f ms" % (res["t"], len(during), med_d * 1000, med_b * 1000, (during[-1] if during else 0) * 1000))
+        check("dns-unresolvable-clear-error", s == 503 and b["error"]["code"] == "NODE_UNREACHABLE"
+              and "cannot resolve" in b["error"]["message"] and "nowhere.vectron-test" in b["error"]["message"]
+              and dns.queries > q0 and res["t"] >= 1.5, (s, b, res.get("t"), dns.queries - q0))
+        check("dns-unresolvable-does-not-stall", allok and len(during) >= 10 and during[-1] < 1.0
+              and med_d < max(5 * med_b, 0.05), (len(during), med_d, med_b, during[-3:]))
+        s, b, _ = req(port, "GET", "/v1/admin/nodes")
+        check("dns-unresolvable-not-added", s == 200 and not any(n["name"] == "wbad" for n in b["nodes"]), b)
+        req(port, "DELETE", "/v1/collections/dnsq")
+    finally:
+        dns.close()
+        r = restart_coordinator()
+        check("dns-restart-default", r.returncode == 0, r.stderr)
 
 
 if __name__ == "__main__":
