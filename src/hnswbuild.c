@@ -12,6 +12,11 @@
  * When the graph outgrows maintenance_work_mem, what exists is written out,
  * a NOTICE says so, and the remaining tuples go through the on-disk insert
  * path of hnswinsert.c.
+ *
+ * With max_parallel_maintenance_workers > 0 and a table big enough, the
+ * graph is built by the leader and its workers in shared memory instead
+ * (hnswparallel.c), then written by WriteGraph below; if the shared arena
+ * fills, the build starts over here, serially.
  */
 #include "hnsw.h"
 
@@ -558,13 +563,43 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	}
 }
 
+/*
+ * Writes the graph a parallel build left in shared memory.  The elements
+ * point into the segment, which stays mapped until HnswParallelEnd.
+ */
+static void
+WriteParallelGraph(HnswBuildState *bs, HnswParallelBuild *pb)
+{
+	HnswParallelResult *res = HnswParallelGetResult(pb);
+	int			i;
+
+	bs->nelems = res->nelems;
+	bs->capelems = Max(res->nelems, 1);
+	bs->elems = MemoryContextAllocHuge(bs->graphCtx, sizeof(BuildElement) * bs->capelems);
+	for (i = 0; i < res->nelems; i++)
+	{
+		BuildElement *e = &bs->elems[i];
+
+		memset(e, 0, sizeof(BuildElement));
+		HnswParallelGetElement(pb, i, &e->value, &e->neighbors, &e->level, &e->ntids,
+							   e->heaptids);
+	}
+	bs->entry = res->entry;
+	bs->dims = res->dims;
+	bs->support.maxNormSq = res->maxNormSq;
+	bs->indtuples = res->indtuples;
+	WriteGraph(bs);
+}
+
 /* ambuild: builds the index from the heap's contents. */
 IndexBuildResult *
 hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 {
 	HnswBuildState bs;
 	IndexBuildResult *result;
-	double		reltuples;
+	double		reltuples = 0;
+	int			nworkers;
+	bool		built = false;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
@@ -593,14 +628,41 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 									 (int64) heap->rd_rel->reltuples);
 
-	reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
-									   BuildCallback, &bs, NULL);
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs.indtuples);
-
-	if (!bs.flushed)
+	nworkers = HnswParallelWorkers(heap, index, indexInfo);
+	if (nworkers > 0)
 	{
-		BuildGraph(&bs);
-		WriteGraph(&bs);
+		HnswParallelBuild *pb = HnswParallelBuildGraph(heap, index, indexInfo, nworkers);
+
+		if (HnswParallelGetResult(pb)->ok)
+		{
+			reltuples = HnswParallelGetResult(pb)->reltuples;
+			WriteParallelGraph(&bs, pb);
+			built = true;
+		}
+		HnswParallelEnd(pb);
+		if (!built)
+		{
+			/* the shared arena filled up: start over, serially */
+			MemoryContextReset(bs.graphCtx);
+			bs.capelems = 1024;
+			bs.elems = MemoryContextAlloc(bs.graphCtx, sizeof(BuildElement) * bs.capelems);
+			bs.tags = MemoryContextAllocZero(bs.graphCtx, sizeof(uint32) * bs.capelems);
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_LOAD);
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, 0);
+		}
+	}
+
+	if (!built)
+	{
+		reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
+										   BuildCallback, &bs, NULL);
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs.indtuples);
+
+		if (!bs.flushed)
+		{
+			BuildGraph(&bs);
+			WriteGraph(&bs);
+		}
 	}
 
 	MemoryContextDelete(bs.graphCtx);
