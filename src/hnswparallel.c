@@ -825,8 +825,8 @@ HnswParallelBuildGraph(Relation heap, Relation index, IndexInfo *indexInfo, int 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) pb->result.indtuples);
 	if (sh->full || !PrepareLink(&p))
 	{
-		elog(DEBUG1, "hnsw build: the %zu-byte shared arena is full after %d of %.0f tuples",
-			 arenasize, sh->nloaded, pb->result.indtuples);
+		elog(DEBUG1, "hnsw build: the %zu-byte shared arena is full after %d tuples; building serially",
+			 arenasize, sh->nloaded);
 		pb->result.ok = false;
 		return pb;
 	}
