@@ -23,6 +23,7 @@
 #include "access/tableam.h"
 #include "access/xloginsert.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
 #include "catalog/index.h"
 #include "commands/progress.h"
 #include "miscadmin.h"
@@ -377,10 +378,15 @@ WriteGraph(HnswBuildState *bs)
 	HnswMetaPage meta;
 	BlockNumber nblocks;
 	char	   *tupbuf = palloc(BLCKSZ);
+	instr_time	t0,
+				t1,
+				t2;
 
+	INSTR_TIME_SET_CURRENT(t0);
 	HnswLinkOrphansMem(&bs->support, m, bs->elems, sizeof(BuildElement),
 					   offsetof(BuildElement, value), offsetof(BuildElement, neighbors),
 					   offsetof(BuildElement, level), bs->nelems, bs->entry);
+	INSTR_TIME_SET_CURRENT(t1);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
 
 	/* assign TIDs */
@@ -480,9 +486,21 @@ WriteGraph(HnswBuildState *bs)
 			elog(ERROR, "failed to add element to hnsw index page");
 	}
 
+	INSTR_TIME_SET_CURRENT(t2);
 	if (RelationNeedsWAL(bs->index))
 		log_newpage_range(bs->index, MAIN_FORKNUM, 0, nblocks, true);
 	pfree(tupbuf);
+	{
+		instr_time	t3;
+
+		INSTR_TIME_SET_CURRENT(t3);
+		INSTR_TIME_SUBTRACT(t3, t2);
+		INSTR_TIME_SUBTRACT(t2, t1);
+		INSTR_TIME_SUBTRACT(t1, t0);
+		elog(DEBUG1, "hnsw build: reachability pass %.3f s, pages %.3f s, WAL %.3f s (%u blocks)",
+			 INSTR_TIME_GET_DOUBLE(t1), INSTR_TIME_GET_DOUBLE(t2), INSTR_TIME_GET_DOUBLE(t3),
+			 nblocks);
+	}
 }
 
 /* Called for every heap tuple by table_index_build_scan. */

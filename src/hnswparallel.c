@@ -55,6 +55,7 @@
 #include "optimizer/paths.h"
 #include "pgstat.h"
 #include "port/atomics.h"
+#include "portability/instr_time.h"
 #include "storage/lwlock.h"
 #include "storage/spin.h"
 #include "utils/lsyscache.h"
@@ -631,7 +632,7 @@ HnswParallelWorkers(Relation heap, Relation index, IndexInfo *indexInfo)
 	if (heap->rd_rel->relpersistence == RELPERSISTENCE_TEMP ||
 		indexInfo->ii_Expressions != NIL || indexInfo->ii_Predicate != NIL ||
 		!OidIsValid(heap->rd_rel->reltoastrelid) ||
-		(heap->rd_options && ((StdRdOptions *) heap->rd_options)->parallel_workers >= 0))
+		RelationGetParallelWorkers(heap, -1) >= 0)
 		return 0;
 	pages = RelationGetNumberOfBlocks(heap);
 	{
@@ -773,7 +774,11 @@ HnswParallelBuildGraph(Relation heap, Relation index, IndexInfo *indexInfo, int 
 	int			launched1,
 				launched2;
 	int			m = HnswGetM(index);
+	instr_time	t0,
+				t1,
+				t2;
 
+	INSTR_TIME_SET_CURRENT(t0);
 	if (hnsw_tranche_id == 0)
 		hnsw_tranche_id = LWLockNewTrancheId();
 	LWLockRegisterTranche(hnsw_tranche_id, "vectron_hnsw_build");
@@ -832,6 +837,7 @@ HnswParallelBuildGraph(Relation heap, Relation index, IndexInfo *indexInfo, int 
 	}
 
 	/* phase 2: link */
+	INSTR_TIME_SET_CURRENT(t1);
 	sh->phase = HNSW_PHASE_LINK;
 	launched2 = pcxt->nworkers > 0 ? Launch(pb, true) : 0;
 	ParallelLink(&p);
@@ -839,9 +845,15 @@ HnswParallelBuildGraph(Relation heap, Relation index, IndexInfo *indexInfo, int 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE,
 								 (int64) pg_atomic_read_u64(&sh->nlinked));
 
+	INSTR_TIME_SET_CURRENT(t2);
 	elog(DEBUG1, "hnsw build: %d parallel workers launched to load and %d to link (%d requested); workers linked %llu of %d elements",
 		 launched1, launched2, nworkers,
 		 (unsigned long long) pg_atomic_read_u64(&sh->nlinkedByWorkers), sh->nelems);
+	INSTR_TIME_SUBTRACT(t2, t1);
+	INSTR_TIME_SUBTRACT(t1, t0);
+	elog(DEBUG1, "hnsw build: loading took %.3f s, linking %.3f s (arena %zu bytes, %zu used)",
+		 INSTR_TIME_GET_DOUBLE(t1), INSTR_TIME_GET_DOUBLE(t2), arenasize,
+		 (Size) sh->nelems * sizeof(HnswSharedElement) + sh->tailbytes);
 
 	pb->result.ok = true;
 	pb->result.nelems = sh->nelems;
