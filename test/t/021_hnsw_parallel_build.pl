@@ -154,6 +154,28 @@ is($maxdone, '10000', 'tuples_done reaches 10000');
 is($reached, 't', 'tuples_done was seen equal to tuples_total');
 $node->safe_psql('postgres', 'DROP INDEX items_v');
 
+# CREATE INDEX CONCURRENTLY: the scan runs under an MVCC snapshot shared
+# with the workers, and validation then asks for every TID
+$node->safe_psql('postgres', 'UPDATE items SET v = v WHERE id % 10 = 0');
+$log = '';
+{
+	my ($o, $e);
+	$node->psql('postgres',
+		"SET client_min_messages = debug1; $par; CREATE INDEX CONCURRENTLY items_cic ON items USING hnsw (v vector_l2_ops)",
+		stdout => \$o, stderr => \$e, on_error_die => 1);
+	$log = $e;
+}
+like($log, qr/[1-9]\d* parallel workers launched to load/, 'workers launched for CREATE INDEX CONCURRENTLY');
+is($node->safe_psql('postgres', "SELECT indisvalid FROM pg_index WHERE indexrelid = 'items_cic'::regclass"),
+	't', 'the concurrently built index is valid');
+is($node->safe_psql('postgres', "SELECT count(*) FROM vectron_hnsw_check('items_cic')"),
+	'0', 'vectron_hnsw_check is clean after CREATE INDEX CONCURRENTLY');
+is($node->safe_psql('postgres', q{
+	SET enable_seqscan = off; SET hnsw.iterative_scan = relaxed_order; SET hnsw.max_scan_tuples = 1000000;
+	SELECT count(*) FROM (SELECT id FROM items ORDER BY v <-> (SELECT v FROM items WHERE id = 1) LIMIT 20000) x}),
+	'10000', 'every live row is found through it');
+$node->safe_psql('postgres', 'DROP INDEX items_cic');
+
 # too little memory for the shared arena: the serial build takes over, with
 # the NOTICE and hint, and the index is still sound
 $node->safe_psql('postgres', q{
