@@ -836,8 +836,9 @@ HnswParallelBuildGraph(Relation heap, Relation index, IndexInfo *indexInfo, int 
 		return pb;
 	}
 
-	/* phase 2: link */
+	/* phase 2: link; the total is now known even without statistics */
 	INSTR_TIME_SET_CURRENT(t1);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, (int64) sh->nelems);
 	sh->phase = HNSW_PHASE_LINK;
 	launched2 = pcxt->nworkers > 0 ? Launch(pb, true) : 0;
 	ParallelLink(&p);
