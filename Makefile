@@ -21,7 +21,7 @@ TYPE_OBJS = src/vectron.o src/vector.o src/vector_parse.o src/vector_cast.o \
 # The HNSW index access method.
 HNSW_OBJS = src/hnsw.o src/hnswbuild.o src/hnswinsert.o src/hnswscan.o \
 	src/hnswvacuum.o src/hnswutils.o src/hnswvalidate.o src/hnswcheck.o \
-	src/hnswstats.o src/hnswlinks.o src/hnswquant.o
+	src/hnswstats.o src/hnswlinks.o src/hnswquant.o src/hnswparallel.o
 HNSW_REGRESS = hnsw_vector hnsw_bit hnsw_options hnsw_ddl hnsw_iterative hnsw_stats hnsw_costs hnsw_highdim
 
 OBJS = $(TYPE_OBJS) $(HNSW_OBJS)

@@ -300,6 +300,30 @@ extern double HnswQuantOrderValue(HnswSupport *support, float dist);
 extern IndexBuildResult *hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo);
 extern void hnswbuildempty(Relation index);
 
+/* hnswparallel.c: the parallel build's shared graph */
+typedef struct HnswParallelBuild HnswParallelBuild;
+
+typedef struct HnswParallelResult
+{
+	bool		ok;				/* false: the shared arena filled, build serially */
+	int			nelems;			/* elements, merged ones included */
+	int			entry;			/* element number, -1 if none */
+	int			dims;
+	double		maxNormSq;
+	double		reltuples;		/* heap tuples scanned */
+	double		indtuples;		/* tuples indexed */
+	int			nworkersLaunched;
+} HnswParallelResult;
+
+extern int	HnswParallelWorkers(Relation heap, Relation index, IndexInfo *indexInfo);
+extern HnswParallelBuild *HnswParallelBuildGraph(Relation heap, Relation index,
+												 IndexInfo *indexInfo, int nworkers);
+extern HnswParallelResult *HnswParallelGetResult(HnswParallelBuild *pb);
+extern void HnswParallelGetElement(HnswParallelBuild *pb, int i, char **value,
+								   int32 **neighbors, uint8 *level, uint8 *ntids,
+								   ItemPointerData *heaptids);
+extern void HnswParallelEnd(HnswParallelBuild *pb);
+
 /* hnswscan.c */
 extern IndexScanDesc hnswbeginscan(Relation index, int nkeys, int norderbys);
 extern void hnswrescan(IndexScanDesc scan, ScanKey keys, int nkeys,

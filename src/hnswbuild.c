@@ -12,12 +12,18 @@
  * When the graph outgrows maintenance_work_mem, what exists is written out,
  * a NOTICE says so, and the remaining tuples go through the on-disk insert
  * path of hnswinsert.c.
+ *
+ * With max_parallel_maintenance_workers > 0 and a table big enough, the
+ * graph is built by the leader and its workers in shared memory instead
+ * (hnswparallel.c), then written by WriteGraph below; if the shared arena
+ * fills, the build starts over here, serially.
  */
 #include "hnsw.h"
 
 #include "access/tableam.h"
 #include "access/xloginsert.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
 #include "catalog/index.h"
 #include "commands/progress.h"
 #include "miscadmin.h"
@@ -372,10 +378,15 @@ WriteGraph(HnswBuildState *bs)
 	HnswMetaPage meta;
 	BlockNumber nblocks;
 	char	   *tupbuf = palloc(BLCKSZ);
+	instr_time	t0,
+				t1,
+				t2;
 
+	INSTR_TIME_SET_CURRENT(t0);
 	HnswLinkOrphansMem(&bs->support, m, bs->elems, sizeof(BuildElement),
 					   offsetof(BuildElement, value), offsetof(BuildElement, neighbors),
 					   offsetof(BuildElement, level), bs->nelems, bs->entry);
+	INSTR_TIME_SET_CURRENT(t1);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_WRITE);
 
 	/* assign TIDs */
@@ -475,9 +486,21 @@ WriteGraph(HnswBuildState *bs)
 			elog(ERROR, "failed to add element to hnsw index page");
 	}
 
+	INSTR_TIME_SET_CURRENT(t2);
 	if (RelationNeedsWAL(bs->index))
 		log_newpage_range(bs->index, MAIN_FORKNUM, 0, nblocks, true);
 	pfree(tupbuf);
+	{
+		instr_time	t3;
+
+		INSTR_TIME_SET_CURRENT(t3);
+		INSTR_TIME_SUBTRACT(t3, t2);
+		INSTR_TIME_SUBTRACT(t2, t1);
+		INSTR_TIME_SUBTRACT(t1, t0);
+		elog(DEBUG1, "hnsw build: reachability pass %.3f s, pages %.3f s, WAL %.3f s (%u blocks)",
+			 INSTR_TIME_GET_DOUBLE(t1), INSTR_TIME_GET_DOUBLE(t2), INSTR_TIME_GET_DOUBLE(t3),
+			 nblocks);
+	}
 }
 
 /* Called for every heap tuple by table_index_build_scan. */
@@ -558,13 +581,43 @@ BuildCallback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	}
 }
 
+/*
+ * Writes the graph a parallel build left in shared memory.  The elements
+ * point into the segment, which stays mapped until HnswParallelEnd.
+ */
+static void
+WriteParallelGraph(HnswBuildState *bs, HnswParallelBuild *pb)
+{
+	HnswParallelResult *res = HnswParallelGetResult(pb);
+	int			i;
+
+	bs->nelems = res->nelems;
+	bs->capelems = Max(res->nelems, 1);
+	bs->elems = MemoryContextAllocHuge(bs->graphCtx, sizeof(BuildElement) * bs->capelems);
+	for (i = 0; i < res->nelems; i++)
+	{
+		BuildElement *e = &bs->elems[i];
+
+		memset(e, 0, sizeof(BuildElement));
+		HnswParallelGetElement(pb, i, &e->value, &e->neighbors, &e->level, &e->ntids,
+							   e->heaptids);
+	}
+	bs->entry = res->entry;
+	bs->dims = res->dims;
+	bs->support.maxNormSq = res->maxNormSq;
+	bs->indtuples = res->indtuples;
+	WriteGraph(bs);
+}
+
 /* ambuild: builds the index from the heap's contents. */
 IndexBuildResult *
 hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 {
 	HnswBuildState bs;
 	IndexBuildResult *result;
-	double		reltuples;
+	double		reltuples = 0;
+	int			nworkers;
+	bool		built = false;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
@@ -593,14 +646,41 @@ hnswbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL,
 									 (int64) heap->rd_rel->reltuples);
 
-	reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
-									   BuildCallback, &bs, NULL);
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs.indtuples);
-
-	if (!bs.flushed)
+	nworkers = HnswParallelWorkers(heap, index, indexInfo);
+	if (nworkers > 0)
 	{
-		BuildGraph(&bs);
-		WriteGraph(&bs);
+		HnswParallelBuild *pb = HnswParallelBuildGraph(heap, index, indexInfo, nworkers);
+
+		if (HnswParallelGetResult(pb)->ok)
+		{
+			reltuples = HnswParallelGetResult(pb)->reltuples;
+			WriteParallelGraph(&bs, pb);
+			built = true;
+		}
+		HnswParallelEnd(pb);
+		if (!built)
+		{
+			/* the shared arena filled up: start over, serially */
+			MemoryContextReset(bs.graphCtx);
+			bs.capelems = 1024;
+			bs.elems = MemoryContextAlloc(bs.graphCtx, sizeof(BuildElement) * bs.capelems);
+			bs.tags = MemoryContextAllocZero(bs.graphCtx, sizeof(uint32) * bs.capelems);
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, HNSW_PHASE_LOAD);
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, 0);
+		}
+	}
+
+	if (!built)
+	{
+		reltuples = table_index_build_scan(heap, index, indexInfo, true, true,
+										   BuildCallback, &bs, NULL);
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, (int64) bs.indtuples);
+
+		if (!bs.flushed)
+		{
+			BuildGraph(&bs);
+			WriteGraph(&bs);
+		}
 	}
 
 	MemoryContextDelete(bs.graphCtx);
