@@ -8,8 +8,11 @@
  *	  coord_client rest-search HOST PORT COLLECTION QUERIES K EF N
  *	      N searches (cycling through the query file, one vector literal per
  *	      line), one at a time over one keep-alive connection; prints
- *	      "latency_us p50 p99 mean qps" and per-request times to stderr
- *	      with --raw.
+ *	      "latency_us p50 p99 mean qps", then the coordinator's overhead per
+ *	      request: the client's latency minus the slowest shard's time for
+ *	      that same request, as the coordinator's Server-Timing header gives
+ *	      it (worker = execution time the worker reported; shard = the round
+ *	      trip the coordinator saw), and the coordinator's own stages.
  *	  coord_client sql-search CONNINFO SQL QUERIES EF N
  *	      The same through a libpq prepared statement whose $1 is the query
  *	      vector (text), after SET hnsw.ef_search (when the GUC exists) and
@@ -153,6 +156,8 @@ WriteAll(int fd, const char *buf, size_t len)
  * Send one POST and read the whole response (Content-Length framing, as the
  * coordinator sends).  Returns the status; the body is left in *body.
  */
+static char *last_headers;		/* the last response's headers (HttpPost) */
+
 static int
 HttpPost(int fd, const char *host, const char *path, const char *payload,
 		 size_t plen, char **body, size_t *blen)
@@ -200,7 +205,37 @@ HttpPost(int fd, const char *host, const char *path, const char *payload,
 	}
 	*body = hdr_end + 4;
 	*blen = need - (hdr_end + 4 - buf);
+	free(last_headers);
+	last_headers = strndup(buf, hdr_end - buf);
 	return status;
+}
+
+/* A duration (us) from the last response's Server-Timing header, or -1. */
+static double
+ServerTiming(const char *name)
+{
+	char		key[64];
+	const char *h = last_headers ? strcasestr(last_headers, "\r\nServer-Timing:") : NULL,
+			   *p,
+			   *eol;
+
+	if (!h)
+		return -1;
+	snprintf(key, sizeof(key), "%s;dur=", name);
+	p = strstr(h, key);
+	eol = strstr(h + 2, "\r\n");
+	if (!p || (eol && p > eol))
+		return -1;
+	return atof(p + strlen(key)) * 1000.0;
+}
+
+/* p50 and p99 of n values (sorts them). */
+static void
+Pct(double *v, int n, double *p50, double *p99)
+{
+	qsort(v, n, sizeof(double), CmpDouble);
+	*p50 = v[n / 2];
+	*p99 = v[(int) (n * 0.99)];
 }
 
 /* rest-search HOST PORT COLLECTION QUERIES K EF N */
@@ -211,9 +246,15 @@ RestSearch(char **argv)
 				n = atoi(argv[8]),
 				fd;
 	char	  **q = ReadLines(argv[5], &nq);
-	double	   *lat = malloc(sizeof(double) * n);
+	double	   *lat = malloc(sizeof(double) * n),
+			   *ovw = malloc(sizeof(double) * n),
+			   *ovs = malloc(sizeof(double) * n),
+			   *wk = malloc(sizeof(double) * n),
+			   *prs = malloc(sizeof(double) * n),
+			   *mrg = malloc(sizeof(double) * n);
 	char		path[256];
 	double		t0;
+	int			nt = 0;
 
 	snprintf(path, sizeof(path), "/v1/collections/%s/search", argv[4]);
 	fd = Connect(argv[2], argv[3]);
@@ -236,9 +277,31 @@ RestSearch(char **argv)
 			fprintf(stderr, "coord_client: search answered %d: %.*s\n", st, (int) blen, body);
 			return 1;
 		}
+		if (ServerTiming("worker") >= 0)
+		{
+			wk[nt] = ServerTiming("worker");
+			ovw[nt] = lat[i] - wk[nt];
+			ovs[nt] = lat[i] - ServerTiming("shard");
+			prs[nt] = ServerTiming("parse");
+			mrg[nt] = ServerTiming("merge");
+			nt++;
+		}
 		free(payload);
 	}
 	Report(lat, n, NowUs() - t0);
+	if (nt > 0)
+	{
+		double		a, b, c, d, e, f, g, h, x, y;
+
+		Pct(ovw, nt, &a, &b);
+		Pct(ovs, nt, &c, &d);
+		Pct(wk, nt, &e, &f);
+		Pct(prs, nt, &g, &x);
+		Pct(mrg, nt, &h, &y);
+		printf("overhead_us p50=%.1f p99=%.1f rtt_p50=%.1f rtt_p99=%.1f worker_p50=%.1f "
+			   "worker_p99=%.1f parse_p50=%.1f merge_p50=%.1f n=%d\n",
+			   a, b, c, d, e, f, g, h, nt);
+	}
 	return 0;
 }
 

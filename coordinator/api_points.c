@@ -89,6 +89,44 @@ vector_text(json_t *v, int dim, const char *path, char *err, size_t errlen)
 	return sb_steal(&sb);
 }
 
+/*
+ * Vector JSON -> dim float4 values in out, with vector_text's checks and
+ * messages (the generic path; see util_json_float_array for the fast one).
+ */
+static bool
+vector_floats(json_t *v, int dim, const char *path, float *out, char *err, size_t errlen)
+{
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v)) {
+		snprintf(err, errlen, "%s must be an array of %d numbers", path, dim);
+		return false;
+	}
+	if ((int) json_array_size(v) != dim) {
+		snprintf(err, errlen, "%s has %zu dimensions; the collection has %d", path,
+				 json_array_size(v), dim);
+		return false;
+	}
+	json_array_foreach(v, i, e) {
+		double d;
+
+		if (!json_is_number(e)) {
+			snprintf(err, errlen, "%s[%zu] must be a number", path, i);
+			return false;
+		}
+		d = json_number_value(e);
+		if (!isfinite(d) || fabs(d) > 3.4e38) {
+			snprintf(err, errlen, "%s[%zu] is out of range for float4", path, i);
+			return false;
+		}
+		out[i] = (float) d;
+		if (out[i] == 0)
+			out[i] = 0;	/* -0 as 0, as the text form always had it */
+	}
+	return true;
+}
+
 static void
 respond_write_error(HttpRequest *req, WriteOp *w)
 {
@@ -932,7 +970,8 @@ out:
 /* ---- search ---- */
 
 typedef struct SearchSpec {
-	char *vec;			/* '[..]' text */
+	char *vec;			/* the query vector in the vector type's binary layout */
+	int veclen;
 	int k;
 	int ef;
 	bool with_payload;
@@ -955,6 +994,11 @@ typedef struct SearchCtx {
 	SearchSpec *specs;
 	int pending;
 	bool batch;
+	/* stage timings for the Server-Timing header (microseconds, max over searches) */
+	uint64_t parse_us;		/* body in -> statements handed to the fanout */
+	uint64_t rtt_us;		/* slowest shard: pipeline sent -> Sync back */
+	uint64_t worker_us;		/* slowest shard: execution time the worker reported */
+	uint64_t merge_us;		/* merge and answer building */
 } SearchCtx;
 
 static void
@@ -974,7 +1018,7 @@ search_free(SearchCtx *sc)
 /* Parse one search object; on failure answers 400 and returns false. */
 static bool
 search_parse(HttpRequest *req, const SmCollection *c, json_t *b, const char *path,
-			 SearchSpec *sp)
+			 const float *prevec, SearchSpec *sp)
 {
 	char err[512];
 	json_t *v;
@@ -998,13 +1042,17 @@ search_parse(HttpRequest *req, const SmCollection *c, json_t *b, const char *pat
 	{
 		char sub[96];
 
-		snprintf(sub, sizeof(sub), "%svector", path[0] ? "" : "");
+		float *x = prevec ? NULL : xmalloc(sizeof(float) * c->dimension);
+
 		snprintf(sub, sizeof(sub), "%s%svector", path, path[0] ? "." : "");
-		sp->vec = vector_text(json_object_get(b, "vector"), c->dimension, sub, err, sizeof(err));
-		if (!sp->vec) {
+		if (x && !vector_floats(json_object_get(b, "vector"), c->dimension, sub, x, err,
+								sizeof(err))) {
+			free(x);
 			http_respond_error(req, 400, "INVALID_ARGUMENT", "%s", err);
 			return false;
 		}
+		sp->vec = util_vector_binary(prevec ? prevec : x, c->dimension, &sp->veclen);
+		free(x);
 	}
 	v = json_object_get(b, "k");
 	sp->k = v ? (int) json_integer_value(v) : 10;
@@ -1052,6 +1100,15 @@ typedef struct SearchArg {
 	SearchSpec *sp;
 } SearchArg;
 
+/*
+ * One shard's statement.  $1 is the query vector, sent in binary.  The last
+ * column is the worker's own execution time so far, in microseconds, from
+ * the start of the pipeline's transaction (its first statement, the
+ * prelude) to the row; the value of the last row is the shard's worker time
+ * for the Server-Timing header and the slow log.  PostgreSQL evaluates
+ * volatile output columns above the sort, so it costs a clock read per
+ * returned row, not per scanned one.
+ */
 static void
 search_build(void *arg, const SmShard *s, StrBuf *sql, ParamList *params)
 {
@@ -1059,11 +1116,12 @@ search_build(void *arg, const SmShard *s, StrBuf *sql, ParamList *params)
 	SearchSpec *sp = sa->sp;
 	const char *op = shardmap_metric_op(sa->sc->metric);
 
-	params_add(params, sp->vec);
-	for (int i = 0; i < sp->filter_params.n; i++)
-		params_add(params, sp->filter_params.v[i]);
+	params_add_binary(params, sp->vec, sp->veclen);
+	params_append(params, &sp->filter_params);
 	sb_appendf(sql,
-			   "SELECT id, v %s $1::vector AS d, %s, %s FROM vectron_shards.%s\n"
+			   "SELECT id, v %s $1::vector AS d, %s, %s,\n"
+			   "  (extract(epoch FROM clock_timestamp() - transaction_timestamp()) * 1000000)::int8\n"
+			   "FROM vectron_shards.%s\n"
 			   "WHERE NOT deleted%s%s\n"
 			   "ORDER BY v %s $1::vector LIMIT %d",
 			   op, sp->with_payload ? "payload" : "NULL::jsonb",
@@ -1084,6 +1142,7 @@ search_one_done(Fanout *f, void *arg)
 	MergeItem *out = xmalloc(sizeof(MergeItem) * sp->k);
 	json_t *res = json_array(), *missing = json_array();
 	int nout;
+	uint64_t t0 = util_now_us(), rtt = 0, wt = 0;
 
 	free(sa);
 	sp->f = NULL;
@@ -1107,6 +1166,14 @@ search_one_done(Fanout *f, void *arg)
 		if (!r)
 			continue;
 		lens[s] = PQntuples(r);
+		if ((uint64_t) (f->shards[s].rtt_ms * 1000) > rtt)
+			rtt = (uint64_t) (f->shards[s].rtt_ms * 1000);
+		if (lens[s] > 0 && PQnfields(r) > 4) {
+			uint64_t w = strtoull(PQgetvalue(r, lens[s] - 1, 4), NULL, 10);
+
+			if (w > wt)
+				wt = w;
+		}
 		lists[s] = xmalloc(sizeof(MergeItem) * (lens[s] ? lens[s] : 1));
 		for (int row = 0; row < lens[s]; row++)
 			lists[s][row] = (MergeItem){PQgetvalue(r, row, 0), strtod(PQgetvalue(r, row, 1), NULL),
@@ -1172,6 +1239,12 @@ search_one_done(Fanout *f, void *arg)
 	free(lens);
 	free(out);
 	fanout_free(f);
+	if (rtt > sc->rtt_us)
+		sc->rtt_us = rtt;
+	if (wt > sc->worker_us)
+		sc->worker_us = wt;
+	if (util_now_us() - t0 > sc->merge_us)
+		sc->merge_us = util_now_us() - t0;
 	if (--sc->pending == 0)
 		search_finish(sc);
 }
@@ -1180,8 +1253,22 @@ static void
 search_finish(SearchCtx *sc)
 {
 	HttpRequest *req = sc->req;
+	char *st;
 
 	http_set_cancel(req, NULL, NULL);
+	/*
+	 * Server-Timing: where the time went (ms).  parse: body to statements;
+	 * shard: the slowest shard's round trip as the coordinator saw it
+	 * (pipeline written -> Sync read); worker: the slowest shard's own
+	 * execution time as the worker reported it; merge: merge and answer.
+	 * bench/coord subtracts worker (and shard) from the client's latency.
+	 */
+	st = xasprintf("%sServer-Timing: parse;dur=%.3f, shard;dur=%.3f, worker;dur=%.3f, "
+				   "merge;dur=%.3f\r\n",
+				   req->extra_headers ? req->extra_headers : "", sc->parse_us / 1000.0,
+				   sc->rtt_us / 1000.0, sc->worker_us / 1000.0, sc->merge_us / 1000.0);
+	free(req->extra_headers);
+	req->extra_headers = st;
 	for (int i = 0; i < sc->n; i++)
 		if (sc->specs[i].status) {
 			http_respond_json(req, sc->specs[i].status, json_incref(sc->specs[i].error));
@@ -1254,19 +1341,81 @@ search_cancel(HttpRequest *req, void *arg)
 	"set_config('application_name', $3, true), set_config('enable_seqscan', 'off', true), " \
 	"set_config('hnsw.iterative_scan', 'relaxed_order', true)"
 
+/*
+ * The body of a single search, parsed.  The query vector is most of it
+ * (thousands of numbers): when the top-level "vector" is a plain array of
+ * numbers of the collection's dimension, it is read straight into *vec
+ * (util_json_float_array) and blanked out of the text before jansson parses
+ * the rest, which saves building a JSON value per element.  Anything else
+ * goes to jansson whole, as api_parse_body would, with its messages.
+ */
+static json_t *
+search_body(HttpRequest *req, int dim, float *vec, bool *have_vec)
+{
+	size_t len, a, b, used;
+	char *s = http_body_string(req, &len);
+	json_error_t je;
+	json_t *j;
+
+	*have_vec = false;
+	if (len == 0) {
+		free(s);
+		http_respond_error(req, 400, "INVALID_JSON", "request body is empty; expected a JSON object");
+		return NULL;
+	}
+	if (util_json_top_key(s, len, "vector", &a, &b) && s[a] == '[' &&
+		util_json_float_array(s + a, b - a, vec, dim, &used) == dim && used == b - a) {
+		/* same length, so jansson's line and column in errors stay right */
+		s[a] = '0';
+		memset(s + a + 1, ' ', b - a - 1);
+		*have_vec = true;
+	}
+	j = json_loadb(s, len, JSON_REJECT_DUPLICATES, &je);
+	free(s);
+	if (!j) {
+		http_respond_error(req, 400, "INVALID_JSON", "malformed JSON at line %d column %d: %s",
+						   je.line, je.column, je.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		http_respond_error(req, 400, "INVALID_JSON", "request body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
 void
 api_search(HttpRequest *req, const char *name, bool batch)
 {
 	ShardMap *m;
 	const SmCollection *c;
-	json_t *b = api_parse_body(req);
+	json_t *b;
 	SearchCtx *sc;
 	char timeout[32];
+	float *vec = NULL;
+	bool have_vec = false;
 
-	if (!b)
+	m = shardmap_acquire();
+	if (!(c = shardmap_collection(m, name))) {
+		shardmap_release(m);
+		/* a malformed body still answers 400 first, as before */
+		if ((b = api_parse_body(req))) {
+			json_decref(b);
+			http_respond_error(req, 404, "COLLECTION_NOT_FOUND",
+							   "collection \"%s\" does not exist", name);
+		}
 		return;
-	if (!(c = find_collection(req, name, &m))) {
-		json_decref(b);
+	}
+	if (batch)
+		b = api_parse_body(req);
+	else {
+		vec = xmalloc(sizeof(float) * c->dimension);
+		b = search_body(req, c->dimension, vec, &have_vec);
+	}
+	if (!b) {
+		free(vec);
+		shardmap_release(m);
 		return;
 	}
 	sc = xcalloc(1, sizeof(SearchCtx));
@@ -1290,7 +1439,7 @@ api_search(HttpRequest *req, const char *name, bool batch)
 			char path[64];
 
 			snprintf(path, sizeof(path), "searches[%zu]", i);
-			if (!search_parse(req, c, v, path, &sc->specs[i])) {
+			if (!search_parse(req, c, v, path, NULL, &sc->specs[i])) {
 				/* later specs have no buffers yet; give them empty ones */
 				for (size_t j = i + 1; j < (size_t) sc->n; j++) {
 					sb_init(&sc->specs[j].filter_sql);
@@ -1302,10 +1451,12 @@ api_search(HttpRequest *req, const char *name, bool batch)
 	} else {
 		sc->n = 1;
 		sc->specs = xcalloc(1, sizeof(SearchSpec));
-		if (!search_parse(req, c, b, "", &sc->specs[0]))
+		if (!search_parse(req, c, b, "", have_vec ? vec : NULL, &sc->specs[0]))
 			goto fail;
 	}
 	json_decref(b);
+	free(vec);
+	vec = NULL;
 	snprintf(timeout, sizeof(timeout), "%d", cf_worker_timeout_ms);
 	sc->pending = sc->n;
 	for (int i = 0; i < sc->n; i++) {
@@ -1322,16 +1473,18 @@ api_search(HttpRequest *req, const char *name, bool batch)
 		params_add(&pre, ef);
 		params_add(&pre, timeout);
 		params_add_owned(&pre, xasprintf("vectron-coordinator %s", req->id));
-		sp->f = fanout_start(m, c, NULL,
-							 SEARCH_PRELUDE,
-							 &pre, search_build, sa, search_one_done, sa);
+		/* filters make ad-hoc statement texts: those are not worth preparing */
+		sp->f = fanout_start_flags(m, c, NULL, SEARCH_PRELUDE, &pre, search_build, sa,
+								   search_one_done, sa, sp->has_filter ? 0 : FANOUT_PREPARED);
 		params_free(&pre);
 	}
+	sc->parse_us = util_now_us() - req->start_us;
 	http_set_cancel(req, search_cancel, sc);
 	shardmap_release(m);
 	return;
 fail:
 	json_decref(b);
+	free(vec);
 	search_free(sc);
 	shardmap_release(m);
 }
