@@ -17,9 +17,14 @@
  *	      The same through a libpq prepared statement whose $1 is the query
  *	      vector (text), after SET hnsw.ef_search (when the GUC exists) and
  *	      SET enable_seqscan = off, as the coordinator's shard searches run.
+ *	      With PORT,PORT2 (two coordinators of one cluster, e.g. a baseline
+ *	      build), the requests alternate between them (see RestSearch).
  *	  coord_client rest-import HOST PORT COLLECTION NDJSON BATCH
  *	      Posts the file to /points/import in batches of BATCH lines; prints
  *	      "points seconds points_per_s".
+ *	  coord_client import-compare HOST NDJSON TSV BATCH TARGET...
+ *	      The same batches into REST imports and COPY, interleaved (see
+ *	      ImportCompare).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -238,69 +243,112 @@ Pct(double *v, int n, double *p50, double *p99)
 	*p99 = v[(int) (n * 0.99)];
 }
 
-/* rest-search HOST PORT COLLECTION QUERIES K EF N */
+/* Per-target measurements of rest-search. */
+typedef struct Target
+{
+	const char *port;
+	int			fd;
+	double	   *lat,
+			   *ovw,
+			   *ovs,
+			   *wk,
+			   *prs,
+			   *mrg;
+	int			nt;
+} Target;
+
+/*
+ * rest-search HOST PORT[,PORT...] COLLECTION QUERIES K EF N
+ * With several ports (coordinators of one cluster, e.g. a baseline build
+ * and the current one), request i goes to every one of them in turn, the
+ * first one rotating, so that all see the same load; each is reported on
+ * its own lines, prefixed "port=P".
+ */
 static int
 RestSearch(char **argv)
 {
 	int			nq,
 				n = atoi(argv[8]),
-				fd;
+				ntg = 0;
 	char	  **q = ReadLines(argv[5], &nq);
-	double	   *lat = malloc(sizeof(double) * n),
-			   *ovw = malloc(sizeof(double) * n),
-			   *ovs = malloc(sizeof(double) * n),
-			   *wk = malloc(sizeof(double) * n),
-			   *prs = malloc(sizeof(double) * n),
-			   *mrg = malloc(sizeof(double) * n);
+	char	   *ports = strdup(argv[3]),
+			   *save = NULL;
+	Target		tg[8];
 	char		path[256];
 	double		t0;
-	int			nt = 0;
 
+	for (char *p = strtok_r(ports, ",", &save); p && ntg < 8; p = strtok_r(NULL, ",", &save))
+	{
+		Target	   *t = &tg[ntg++];
+
+		memset(t, 0, sizeof(*t));
+		t->port = p;
+		t->fd = Connect(argv[2], p);
+		t->lat = malloc(sizeof(double) * n);
+		t->ovw = malloc(sizeof(double) * n);
+		t->ovs = malloc(sizeof(double) * n);
+		t->wk = malloc(sizeof(double) * n);
+		t->prs = malloc(sizeof(double) * n);
+		t->mrg = malloc(sizeof(double) * n);
+	}
 	snprintf(path, sizeof(path), "/v1/collections/%s/search", argv[4]);
-	fd = Connect(argv[2], argv[3]);
 	t0 = NowUs();
 	for (int i = 0; i < n; i++)
 	{
 		const char *vec = strchr(q[i % nq], '[');
 		size_t		plen = strlen(vec) + 128;
 		char	   *payload = malloc(plen);
-		char	   *body;
-		size_t		blen;
-		double		s = NowUs();
-		int			st;
 
 		plen = snprintf(payload, plen, "{\"vector\":%s,\"k\":%s,\"ef_search\":%s}", vec, argv[6], argv[7]);
-		st = HttpPost(fd, argv[2], path, payload, plen, &body, &blen);
-		lat[i] = NowUs() - s;
-		if (st != 200)
+		for (int j = 0; j < ntg; j++)
 		{
-			fprintf(stderr, "coord_client: search answered %d: %.*s\n", st, (int) blen, body);
-			return 1;
-		}
-		if (ServerTiming("worker") >= 0)
-		{
-			wk[nt] = ServerTiming("worker");
-			ovw[nt] = lat[i] - wk[nt];
-			ovs[nt] = lat[i] - ServerTiming("shard");
-			prs[nt] = ServerTiming("parse");
-			mrg[nt] = ServerTiming("merge");
-			nt++;
+			Target	   *t = &tg[(i + j) % ntg];
+			char	   *body;
+			size_t		blen;
+			double		s = NowUs();
+			int			st;
+
+			st = HttpPost(t->fd, argv[2], path, payload, plen, &body, &blen);
+			t->lat[i] = NowUs() - s;
+			if (st != 200)
+			{
+				fprintf(stderr, "coord_client: search answered %d: %.*s\n", st, (int) blen, body);
+				return 1;
+			}
+			if (ServerTiming("worker") >= 0)
+			{
+				t->wk[t->nt] = ServerTiming("worker");
+				t->ovw[t->nt] = t->lat[i] - t->wk[t->nt];
+				t->ovs[t->nt] = t->lat[i] - ServerTiming("shard");
+				t->prs[t->nt] = ServerTiming("parse");
+				t->mrg[t->nt] = ServerTiming("merge");
+				t->nt++;
+			}
 		}
 		free(payload);
 	}
-	Report(lat, n, NowUs() - t0);
-	if (nt > 0)
+	for (int j = 0; j < ntg; j++)
 	{
-		double		a, b, c, d, e, f, g, h, x, y;
+		Target	   *t = &tg[j];
 
-		Pct(ovw, nt, &a, &b);
-		Pct(ovs, nt, &c, &d);
-		Pct(wk, nt, &e, &f);
-		Pct(prs, nt, &g, &x);
-		Pct(mrg, nt, &h, &y);
-		printf("overhead_us p50=%.1f p99=%.1f rtt_p50=%.1f rtt_p99=%.1f worker_p50=%.1f "
-			   "worker_p99=%.1f parse_p50=%.1f merge_p50=%.1f n=%d\n",
-			   a, b, c, d, e, f, g, h, nt);
+		if (ntg > 1)
+			printf("port=%s ", t->port);
+		Report(t->lat, n, NowUs() - t0);
+		if (t->nt > 0)
+		{
+			double		a, b, c, d, e, f, g, h, x, y;
+
+			Pct(t->ovw, t->nt, &a, &b);
+			Pct(t->ovs, t->nt, &c, &d);
+			Pct(t->wk, t->nt, &e, &f);
+			Pct(t->prs, t->nt, &g, &x);
+			Pct(t->mrg, t->nt, &h, &y);
+			if (ntg > 1)
+				printf("port=%s ", t->port);
+			printf("overhead_us p50=%.1f p99=%.1f rtt_p50=%.1f rtt_p99=%.1f worker_p50=%.1f "
+				   "worker_p99=%.1f parse_p50=%.1f merge_p50=%.1f n=%d\n",
+				   a, b, c, d, e, f, g, h, t->nt);
+		}
 	}
 	return 0;
 }
@@ -399,6 +447,136 @@ RestImport(char **argv)
 	return 0;
 }
 
+/*
+ * import-compare HOST NDJSON TSV BATCH TARGET...
+ * The same rows, batch by batch, into every target in turn (the first one
+ * rotating), so that all see the same load; prints each target's total
+ * time and points per second.  A target is rest=PORT/COLLECTION (NDJSON
+ * lines posted to /points/import) or copy=TABLE@CONNINFO (the TSV lines,
+ * COPY ... FROM STDIN over libpq into TABLE (id, v, version)).  Line i of
+ * NDJSON and of TSV must be the same row.
+ */
+static int
+ImportCompare(int argc, char **argv)
+{
+	int			nl,
+				nt,
+				batch = atoi(argv[5]),
+				ntg = argc - 6;
+	char	  **lines = ReadLines(argv[3], &nl),
+			  **rows = ReadLines(argv[4], &nt);
+	double		secs[8] = {0};
+	int			fds[8];
+	PGconn	   *conns[8] = {0};
+	char	   *tables[8] = {0},
+			   *paths[8] = {0};
+
+	if (nl != nt || ntg < 1 || ntg > 8)
+	{
+		fprintf(stderr, "coord_client: %s and %s differ in length, or bad targets\n", argv[3], argv[4]);
+		return 2;
+	}
+	for (int t = 0; t < ntg; t++)
+	{
+		char	   *spec = strdup(argv[6 + t]);
+
+		if (strncmp(spec, "rest=", 5) == 0 && strchr(spec, '/'))
+		{
+			char	   *slash = strchr(spec, '/');
+
+			*slash = '\0';
+			fds[t] = Connect(argv[2], spec + 5);
+			paths[t] = malloc(strlen(slash + 1) + 64);
+			sprintf(paths[t], "/v1/collections/%s/points/import", slash + 1);
+		}
+		else if (strncmp(spec, "copy=", 5) == 0 && strchr(spec, '@'))
+		{
+			char	   *at = strchr(spec, '@');
+
+			*at = '\0';
+			tables[t] = spec + 5;
+			conns[t] = PQconnectdb(at + 1);
+			if (PQstatus(conns[t]) != CONNECTION_OK)
+			{
+				fprintf(stderr, "coord_client: %s", PQerrorMessage(conns[t]));
+				return 1;
+			}
+		}
+		else
+		{
+			fprintf(stderr, "coord_client: bad target %s\n", argv[6 + t]);
+			return 2;
+		}
+	}
+	for (int i = 0, b = 0; i < nl; i += batch, b++)
+	{
+		int			end = i + batch < nl ? i + batch : nl;
+
+		for (int j = 0; j < ntg; j++)
+		{
+			int			t = (b + j) % ntg;
+			double		s = NowUs();
+
+			if (paths[t])
+			{
+				size_t		len = 0,
+							off = 0,
+							blen;
+				char	   *payload,
+						   *body;
+				int			st;
+
+				for (int r = i; r < end; r++)
+					len += strlen(lines[r]) + 1;
+				payload = malloc(len + 1);
+				for (int r = i; r < end; r++)
+					off += sprintf(payload + off, "%s\n", lines[r]);
+				st = HttpPost(fds[t], argv[2], paths[t], payload, off, &body, &blen);
+				if (st != 200)
+				{
+					fprintf(stderr, "coord_client: import answered %d: %.*s\n", st, (int) blen, body);
+					return 1;
+				}
+				free(payload);
+			}
+			else
+			{
+				char		sql[256];
+				PGresult   *res;
+
+				snprintf(sql, sizeof(sql), "COPY %s (id, v, version) FROM STDIN", tables[t]);
+				res = PQexec(conns[t], sql);
+				if (PQresultStatus(res) != PGRES_COPY_IN)
+				{
+					fprintf(stderr, "coord_client: %s", PQerrorMessage(conns[t]));
+					return 1;
+				}
+				PQclear(res);
+				for (int r = i; r < end; r++)
+				{
+					PQputCopyData(conns[t], rows[r], strlen(rows[r]));
+					PQputCopyData(conns[t], "\n", 1);
+				}
+				PQputCopyEnd(conns[t], NULL);
+				res = PQgetResult(conns[t]);
+				if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				{
+					fprintf(stderr, "coord_client: COPY: %s", PQerrorMessage(conns[t]));
+					return 1;
+				}
+				PQclear(res);
+				while ((res = PQgetResult(conns[t])) != NULL)
+					PQclear(res);
+			}
+			secs[t] += (NowUs() - s) / 1e6;
+		}
+	}
+	for (int t = 0; t < ntg; t++)
+		printf("target=%s points=%d seconds=%.3f points_per_s=%.1f\n", argv[6 + t], nl, secs[t],
+			   nl / secs[t]);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -408,9 +586,12 @@ main(int argc, char **argv)
 		return SqlSearch(argv);
 	if (argc == 7 && strcmp(argv[1], "rest-import") == 0)
 		return RestImport(argv);
+	if (argc >= 7 && strcmp(argv[1], "import-compare") == 0)
+		return ImportCompare(argc, argv);
 	fprintf(stderr,
-			"usage: coord_client rest-search HOST PORT COLLECTION QUERIES K EF N\n"
+			"usage: coord_client rest-search HOST PORT[,PORT...] COLLECTION QUERIES K EF N\n"
 			"       coord_client sql-search CONNINFO SQL QUERIES EF N\n"
-			"       coord_client rest-import HOST PORT COLLECTION NDJSON BATCH\n");
+			"       coord_client rest-import HOST PORT COLLECTION NDJSON BATCH\n"
+			"       coord_client import-compare HOST NDJSON TSV BATCH rest=PORT/COLL|copy=TABLE@CONNINFO...\n");
 	return 2;
 }

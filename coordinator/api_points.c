@@ -89,6 +89,26 @@ vector_text(json_t *v, int dim, const char *path, char *err, size_t errlen)
 	return sb_steal(&sb);
 }
 
+/* dim float4 values -> '[1,2,3]' text (util_format_float4 for each). */
+static char *
+vector_text_floats(const float *x, int dim)
+{
+	StrBuf sb;
+
+	sb_init(&sb);
+	sb_appendn(&sb, "[", 1);
+	for (int i = 0; i < dim; i++) {
+		char num[32];
+		int n = util_format_float4(num, x[i]);
+
+		if (i)
+			sb_appendn(&sb, ",", 1);
+		sb_appendn(&sb, num, n);
+	}
+	sb_appendn(&sb, "]", 1);
+	return sb_steal(&sb);
+}
+
 /*
  * Vector JSON -> dim float4 values in out, with vector_text's checks and
  * messages (the generic path; see util_json_float_array for the fast one).
@@ -251,8 +271,8 @@ upsert_ctx(HttpRequest *req, const SmCollection *c)
  * (shard, position) so that a repeated id replaces the earlier one.
  */
 static bool
-upsert_add_point(UpsertCtx *uc, const SmCollection *c, json_t *pt, const char *path,
-				 json_t *seen, char *err, size_t errlen)
+upsert_add_point(UpsertCtx *uc, const SmCollection *c, json_t *pt, const float *prevec,
+				 const char *path, json_t *seen, char *err, size_t errlen)
 {
 	char id[API_MAX_ID_BYTES + 1], why[256], sub[128];
 	json_t *v, *payload, *row, *prev;
@@ -275,7 +295,9 @@ upsert_add_point(UpsertCtx *uc, const SmCollection *c, json_t *pt, const char *p
 		return false;
 	}
 	snprintf(sub, sizeof(sub), "%s.vector", path);
-	vt = vector_text(json_object_get(pt, "vector"), c->dimension, sub, err, errlen);
+	/* prevec: the fast path already read the vector (and blanked it in pt) */
+	vt = prevec ? vector_text_floats(prevec, c->dimension)
+				: vector_text(json_object_get(pt, "vector"), c->dimension, sub, err, errlen);
 	if (!vt)
 		return false;
 	payload = json_object_get(pt, "payload");
@@ -338,7 +360,7 @@ api_points_upsert(HttpRequest *req, const char *name)
 		char path[64];
 
 		snprintf(path, sizeof(path), "points[%zu]", i);
-		if (!upsert_add_point(uc, c, pt, path, seen, err, sizeof(err))) {
+		if (!upsert_add_point(uc, c, pt, NULL, path, seen, err, sizeof(err))) {
 			json_decref(seen);
 			upsert_free(uc);
 			http_respond_error(req, 400, "INVALID_ARGUMENT", "%s", err);
@@ -379,6 +401,8 @@ typedef struct ImportCtx {
 	bool abandoned;			/* the client left */
 	json_t *fatal;			/* error answer, once something failed */
 	int fatal_status;
+	float *vec;				/* the fast path's vector (vecdim floats) */
+	int vecdim;
 } ImportCtx;
 
 static void
@@ -390,6 +414,7 @@ import_free(ImportCtx *ic)
 	json_decref(ic->seen);
 	json_decref(ic->errors);
 	json_decref(ic->fatal);
+	free(ic->vec);
 	free(ic);
 }
 
@@ -485,18 +510,42 @@ import_line(ImportCtx *ic, char *line, size_t len)
 	json_error_t je;
 	json_t *pt;
 	char err[512], path[64];
+	bool have_vec = false;
 
 	ic->lineno++;
 	if (strspn(line, " \t\r") == len || ic->fatal)
 		return;
+	m = shardmap_acquire();
+	c = shardmap_collection(m, ic->name);
+	if (c) {
+		/*
+		 * As for a search body: a plain numeric "vector" of the right size
+		 * is read straight into floats and blanked (same length) before
+		 * jansson parses the rest of the line; anything else goes to
+		 * jansson whole and gets its usual messages.
+		 */
+		size_t a, b, used;
+
+		if (ic->vecdim != c->dimension) {
+			free(ic->vec);
+			ic->vec = xmalloc(sizeof(float) * c->dimension);
+			ic->vecdim = c->dimension;
+		}
+		if (util_json_top_key(line, len, "vector", &a, &b) && line[a] == '[' &&
+			util_json_float_array(line + a, b - a, ic->vec, c->dimension, &used) == c->dimension &&
+			used == b - a) {
+			line[a] = '0';
+			memset(line + a + 1, ' ', b - a - 1);
+			have_vec = true;
+		}
+	}
 	pt = json_loadb(line, len, 0, &je);
 	if (!pt) {
 		json_array_append_new(ic->errors, json_pack("{s:i,s:s}", "line", ic->lineno, "message",
 													je.text));
+		shardmap_release(m);
 		return;
 	}
-	m = shardmap_acquire();
-	c = shardmap_collection(m, ic->name);
 	if (!c) {
 		import_fail(ic, 404, "COLLECTION_NOT_FOUND", "the collection went away during the import");
 		json_decref(pt);
@@ -508,7 +557,8 @@ import_line(ImportCtx *ic, char *line, size_t len)
 		ic->seen = json_object();
 	}
 	snprintf(path, sizeof(path), "line %d", ic->lineno);
-	if (!upsert_add_point(ic->batch, c, pt, path, ic->seen, err, sizeof(err)))
+	if (!upsert_add_point(ic->batch, c, pt, have_vec ? ic->vec : NULL, path, ic->seen, err,
+						  sizeof(err)))
 		json_array_append_new(ic->errors, json_pack("{s:i,s:s}", "line", ic->lineno, "message",
 													err));
 	json_decref(pt);
@@ -700,6 +750,19 @@ json_from_text(const char *s)
 	json_t *j = json_loads(s, JSON_DECODE_ANY, NULL);
 
 	return j ? j : json_null();
+}
+
+/* Append JSON text from a worker (jsonb, or a vector's text) as jansson
+ * would write json_from_text's value: parsed and dumped compact. */
+static void
+json_text_append(StrBuf *sb, const char *s)
+{
+	json_t *j = json_from_text(s);
+	char *d = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	sb_append(sb, d ? d : "null");
+	free(d);
+	json_decref(j);
 }
 
 /* Answer 503 / 502 for a read that lost a shard. */
@@ -982,7 +1045,9 @@ typedef struct SearchSpec {
 	bool has_filter;
 	Fanout *f;
 	void *arg;			/* the SearchArg given to the fanout */
-	json_t *answer;		/* {"results":[...],"partial":..} once done */
+	char *results;		/* the "results" array as JSON text, once done */
+	bool partial;
+	json_t *missing;	/* missing shard numbers, when partial */
 	int status;			/* 0 = ok */
 	json_t *error;
 } SearchSpec;
@@ -1008,7 +1073,8 @@ search_free(SearchCtx *sc)
 		free(sc->specs[i].vec);
 		sb_free(&sc->specs[i].filter_sql);
 		params_free(&sc->specs[i].filter_params);
-		json_decref(sc->specs[i].answer);
+		free(sc->specs[i].results);
+		json_decref(sc->specs[i].missing);
 		json_decref(sc->specs[i].error);
 	}
 	free(sc->specs);
@@ -1140,7 +1206,7 @@ search_one_done(Fanout *f, void *arg)
 	MergeItem **lists = xcalloc(f->nshards, sizeof(MergeItem *));
 	int *lens = xcalloc(f->nshards, sizeof(int));
 	MergeItem *out = xmalloc(sizeof(MergeItem) * sp->k);
-	json_t *res = json_array(), *missing = json_array();
+	json_t *missing = json_array();
 	int nout;
 	uint64_t t0 = util_now_us(), rtt = 0, wt = 0;
 
@@ -1210,28 +1276,42 @@ search_one_done(Fanout *f, void *arg)
 			break;
 		}
 	} else {
+		StrBuf sb;
+
+		/* the answer is written straight as JSON text: jansson's generic
+		 * objects per result cost more than the rest of the merge */
 		nout = merge_topk(lists, lens, f->nshards, sp->k, out);
+		sb_init(&sb);
+		sb_appendn(&sb, "[", 1);
 		for (int i = 0; i < nout; i++) {
 			PGresult *r = f->shards[out[i].src].res;
-			json_t *o = json_pack("{s:s,s:f}", "id", out[i].id, "distance", out[i].dist);
 
-			if (sp->with_payload)
-				json_object_set_new(o, "payload",
-									PQgetisnull(r, out[i].row, 2)
-										? json_null()
-										: json_from_text(PQgetvalue(r, out[i].row, 2)));
-			if (sp->with_vector)
-				json_object_set_new(o, "vector", json_from_text(PQgetvalue(r, out[i].row, 3)));
-			json_array_append_new(res, o);
+			sb_append(&sb, i ? ",{\"id\":" : "{\"id\":");
+			util_json_append_string(&sb, out[i].id);
+			sb_append(&sb, ",\"distance\":");
+			util_json_append_real(&sb, out[i].dist);
+			if (sp->with_payload) {
+				sb_append(&sb, ",\"payload\":");
+				if (PQgetisnull(r, out[i].row, 2))
+					sb_append(&sb, "null");
+				else
+					json_text_append(&sb, PQgetvalue(r, out[i].row, 2));
+			}
+			if (sp->with_vector) {
+				sb_append(&sb, ",\"vector\":");
+				json_text_append(&sb, PQgetvalue(r, out[i].row, 3));
+			}
+			sb_appendn(&sb, "}", 1);
 		}
-		sp->answer = json_pack("{s:O,s:b}", "results", res, "partial", f->nfailed > 0);
+		sb_appendn(&sb, "]", 1);
+		sp->results = sb_steal(&sb);
+		sp->partial = f->nfailed > 0;
 		obs_search(f->coll->name, nout);
-		if (f->nfailed)
+		if (f->nfailed) {
 			obs_partial_result();
-		if (f->nfailed)
-			json_object_set(sp->answer, "missing_shards", missing);
+			sp->missing = json_incref(missing);
+		}
 	}
-	json_decref(res);
 	json_decref(missing);
 	for (int s = 0; s < f->nshards; s++)
 		free(lists[s]);
@@ -1275,28 +1355,37 @@ search_finish(SearchCtx *sc)
 			search_free(sc);
 			return;
 		}
-	if (!sc->batch)
-		http_respond_json(req, 200, json_incref(sc->specs[0].answer));
-	else {
-		json_t *all = json_array(), *missing = json_array();
+	{
+		StrBuf sb;
+		json_t *missing = json_array();
 		bool partial = false;
 
+		/* {"results":R,"partial":P[,"missing_shards":M]}, R one array, or
+		 * one per search in a batch (the order jansson used to write) */
+		sb_init(&sb);
+		sb_append(&sb, sc->batch ? "{\"results\":[" : "{\"results\":");
 		for (int i = 0; i < sc->n; i++) {
-			json_t *a = sc->specs[i].answer;
-
-			json_array_append(all, json_object_get(a, "results"));
-			if (json_is_true(json_object_get(a, "partial"))) {
+			if (i)
+				sb_appendn(&sb, ",", 1);
+			sb_append(&sb, sc->specs[i].results);
+			if (sc->specs[i].partial) {
 				partial = true;
-				json_array_extend(missing, json_object_get(a, "missing_shards"));
+				json_array_extend(missing, sc->specs[i].missing);
 			}
 		}
-		if (partial)
-			http_respond_json(req, 200, json_pack("{s:o,s:b,s:o}", "results", all, "partial", 1,
-												  "missing_shards", missing));
-		else {
-			json_decref(missing);
-			http_respond_json(req, 200, json_pack("{s:o,s:b}", "results", all, "partial", 0));
+		sb_append(&sb, sc->batch ? "],\"partial\":" : ",\"partial\":");
+		sb_append(&sb, partial ? "true" : "false");
+		if (partial) {
+			char *m = json_dumps(missing, JSON_COMPACT);
+
+			sb_append(&sb, ",\"missing_shards\":");
+			sb_append(&sb, m);
+			free(m);
 		}
+		sb_appendn(&sb, "}", 1);
+		json_decref(missing);
+		http_respond_raw(req, 200, "application/json", sb.data, sb.len);
+		sb_free(&sb);
 	}
 	search_free(sc);
 }

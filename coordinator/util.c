@@ -5,6 +5,7 @@
  */
 #include "util.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,8 +315,8 @@ is_digit(char c)
  * One JSON number at p (strict grammar) as a double, the nearest to its
  * decimal value: exact integer mantissa times an exact power of ten when
  * both fit (Clinger's fast path, one rounding), strtod otherwise.  Returns
- * the end, or NULL when it is not a number or is an integer of more than
- * 18 digits (jansson reads integers as int64 and may refuse them).
+ * the end, or NULL when it is not a number or is an integer beyond int64
+ * (jansson reads integers as int64 and refuses those).
  */
 static const char *
 json_number(const char *p, const char *end, double *out)
@@ -372,8 +373,22 @@ json_number(const char *p, const char *end, double *out)
 			if (exp < 100000)
 				exp = exp * 10 + (*p - '0');
 	}
-	if (!real && nint > 18)
-		return NULL;
+	if (!real && nint > 18) {
+		/* as jansson: an int64, or an error past its range */
+		char buf[64];
+		long long ll;
+
+		if ((size_t) (p - start) >= sizeof(buf))
+			return NULL;
+		memcpy(buf, start, p - start);
+		buf[p - start] = '\0';
+		errno = 0;
+		ll = strtoll(buf, NULL, 10);
+		if (errno == ERANGE)
+			return NULL;
+		*out = (double) ll;
+		return p;
+	}
 	dexp += expneg ? -exp : exp;
 	if (m == 0)
 		*out = 0.0;
