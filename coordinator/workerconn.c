@@ -741,8 +741,10 @@ conn_flush(PgConn *c)
 static void
 prep_clear(PgConn *c)
 {
-	for (int i = 0; i < c->nprep; i++)
+	for (int i = 0; i < c->nprep; i++) {
 		free(c->prep[i]);
+		c->prep[i] = NULL;
+	}
 	c->nprep = 0;
 }
 
@@ -776,6 +778,11 @@ stmt_send(PgConn *c, PgJob *job, int si)
 		if (c->nprep == WC_PREPARED_MAX) {
 			if (!PQsendQueryParams(c->pg, "DEALLOCATE ALL", 0, NULL, NULL, NULL, NULL, 0))
 				return false;
+			/* Prepares earlier in this pipeline no longer map to cache
+			 * entries (their indices are about to be reused) */
+			for (int k = 0; k < job->nitems; k++)
+				if (job->slots[k] <= -2)
+					job->slots[k] = -1;
 			job->slots[job->nitems++] = -1;
 			prep_clear(c);
 		}
