@@ -14,6 +14,9 @@
  *     and a builder that writes each shard's
  *       SELECT id, v <-> $1::vector ... FROM vectron_shards.c7_s21
  *       WHERE NOT deleted AND <filter> ORDER BY 2 LIMIT k
+ *     ($1 in binary); with FANOUT_PREPARED (searches without a filter) the
+ *     prelude and shard statements are prepared once per worker connection
+ *     and then only bound and executed (workerconn.c).
  *  2. fanout_dispatch picks, for each shard without an answer, the next
  *     readable placement (active state, node not draining, node up first;
  *     round-robin over replicas) and groups shards by node.  Each node gets

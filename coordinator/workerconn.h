@@ -112,8 +112,9 @@ int pgjob_add0(PgJob *job, const char *sql);
  * prelude and shard query): each connection prepares it once, as a named
  * statement, and then only binds and executes it, so the worker skips
  * parsing and, once PostgreSQL settles on a generic plan, planning.  A
- * connection keeps at most WC_PREPARED_MAX of them and then starts over
- * (DEALLOCATE ALL in the next pipeline).
+ * connection keeps at most 64 (WC_PREPARED_MAX) and then starts over with
+ * a DEALLOCATE ALL in the pipeline.  A Prepare that fails (or is aborted
+ * with its pipeline) is forgotten, so the next use prepares again.
  */
 int pgjob_add_prepared(PgJob *job, const char *sql, const ParamList *params);
 /* Queue the job on the pool; the callback runs later, never inside. */
