@@ -578,6 +578,7 @@ def run_tests(c, st):
     check("import-fast-path-equals-generic", s == 200 and b.get("imported") == 3 and got.get("fp-1") is not None
           and got.get("fp-1") == got.get("fp-2") == got.get("fp-3")
           and all(abs(x - y) <= 1e-6 * max(1.0, abs(y)) for x, y in zip(got["fp-1"], want)), (b, got))
+    c.req("DELETE", "/v1/collections/fastpath")   # later checks count every shard table
 
     # streamed import larger than max_body_bytes (8 MiB here): parsed as it arrives
     s, b = c.req("POST", "/v1/collections", {"name": "imp", "dimension": 16, "shards": 2})
