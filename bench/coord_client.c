@@ -8,15 +8,23 @@
  *	  coord_client rest-search HOST PORT COLLECTION QUERIES K EF N
  *	      N searches (cycling through the query file, one vector literal per
  *	      line), one at a time over one keep-alive connection; prints
- *	      "latency_us p50 p99 mean qps" and per-request times to stderr
- *	      with --raw.
+ *	      "latency_us p50 p99 mean qps", then the coordinator's overhead per
+ *	      request: the client's latency minus the slowest shard's time for
+ *	      that same request, as the coordinator's Server-Timing header gives
+ *	      it (worker = execution time the worker reported; shard = the round
+ *	      trip the coordinator saw), and the coordinator's own stages.
  *	  coord_client sql-search CONNINFO SQL QUERIES EF N
  *	      The same through a libpq prepared statement whose $1 is the query
  *	      vector (text), after SET hnsw.ef_search (when the GUC exists) and
  *	      SET enable_seqscan = off, as the coordinator's shard searches run.
+ *	      With PORT,PORT2 (two coordinators of one cluster, e.g. a baseline
+ *	      build), the requests alternate between them (see RestSearch).
  *	  coord_client rest-import HOST PORT COLLECTION NDJSON BATCH
  *	      Posts the file to /points/import in batches of BATCH lines; prints
  *	      "points seconds points_per_s".
+ *	  coord_client import-compare HOST NDJSON TSV BATCH TARGET...
+ *	      The same batches into REST imports and COPY, interleaved (see
+ *	      ImportCompare).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -153,6 +161,8 @@ WriteAll(int fd, const char *buf, size_t len)
  * Send one POST and read the whole response (Content-Length framing, as the
  * coordinator sends).  Returns the status; the body is left in *body.
  */
+static char *last_headers;		/* the last response's headers (HttpPost) */
+
 static int
 HttpPost(int fd, const char *host, const char *path, const char *payload,
 		 size_t plen, char **body, size_t *blen)
@@ -200,45 +210,146 @@ HttpPost(int fd, const char *host, const char *path, const char *payload,
 	}
 	*body = hdr_end + 4;
 	*blen = need - (hdr_end + 4 - buf);
+	free(last_headers);
+	last_headers = strndup(buf, hdr_end - buf);
 	return status;
 }
 
-/* rest-search HOST PORT COLLECTION QUERIES K EF N */
+/* A duration (us) from the last response's Server-Timing header, or -1. */
+static double
+ServerTiming(const char *name)
+{
+	char		key[64];
+	const char *h = last_headers ? strcasestr(last_headers, "\r\nServer-Timing:") : NULL,
+			   *p,
+			   *eol;
+
+	if (!h)
+		return -1;
+	snprintf(key, sizeof(key), "%s;dur=", name);
+	p = strstr(h, key);
+	eol = strstr(h + 2, "\r\n");
+	if (!p || (eol && p > eol))
+		return -1;
+	return atof(p + strlen(key)) * 1000.0;
+}
+
+/* p50 and p99 of n values (sorts them). */
+static void
+Pct(double *v, int n, double *p50, double *p99)
+{
+	qsort(v, n, sizeof(double), CmpDouble);
+	*p50 = v[n / 2];
+	*p99 = v[(int) (n * 0.99)];
+}
+
+/* Per-target measurements of rest-search. */
+typedef struct Target
+{
+	const char *port;
+	int			fd;
+	double	   *lat,
+			   *ovw,
+			   *ovs,
+			   *wk,
+			   *prs,
+			   *mrg;
+	int			nt;
+} Target;
+
+/*
+ * rest-search HOST PORT[,PORT...] COLLECTION QUERIES K EF N
+ * With several ports (coordinators of one cluster, e.g. a baseline build
+ * and the current one), request i goes to every one of them in turn, the
+ * first one rotating, so that all see the same load; each is reported on
+ * its own lines, prefixed "port=P".
+ */
 static int
 RestSearch(char **argv)
 {
 	int			nq,
 				n = atoi(argv[8]),
-				fd;
+				ntg = 0;
 	char	  **q = ReadLines(argv[5], &nq);
-	double	   *lat = malloc(sizeof(double) * n);
+	char	   *ports = strdup(argv[3]),
+			   *save = NULL;
+	Target		tg[8];
 	char		path[256];
 	double		t0;
 
+	for (char *p = strtok_r(ports, ",", &save); p && ntg < 8; p = strtok_r(NULL, ",", &save))
+	{
+		Target	   *t = &tg[ntg++];
+
+		memset(t, 0, sizeof(*t));
+		t->port = p;
+		t->fd = Connect(argv[2], p);
+		t->lat = malloc(sizeof(double) * n);
+		t->ovw = malloc(sizeof(double) * n);
+		t->ovs = malloc(sizeof(double) * n);
+		t->wk = malloc(sizeof(double) * n);
+		t->prs = malloc(sizeof(double) * n);
+		t->mrg = malloc(sizeof(double) * n);
+	}
 	snprintf(path, sizeof(path), "/v1/collections/%s/search", argv[4]);
-	fd = Connect(argv[2], argv[3]);
 	t0 = NowUs();
 	for (int i = 0; i < n; i++)
 	{
 		const char *vec = strchr(q[i % nq], '[');
 		size_t		plen = strlen(vec) + 128;
 		char	   *payload = malloc(plen);
-		char	   *body;
-		size_t		blen;
-		double		s = NowUs();
-		int			st;
 
 		plen = snprintf(payload, plen, "{\"vector\":%s,\"k\":%s,\"ef_search\":%s}", vec, argv[6], argv[7]);
-		st = HttpPost(fd, argv[2], path, payload, plen, &body, &blen);
-		lat[i] = NowUs() - s;
-		if (st != 200)
+		for (int j = 0; j < ntg; j++)
 		{
-			fprintf(stderr, "coord_client: search answered %d: %.*s\n", st, (int) blen, body);
-			return 1;
+			Target	   *t = &tg[(i + j) % ntg];
+			char	   *body;
+			size_t		blen;
+			double		s = NowUs();
+			int			st;
+
+			st = HttpPost(t->fd, argv[2], path, payload, plen, &body, &blen);
+			t->lat[i] = NowUs() - s;
+			if (st != 200)
+			{
+				fprintf(stderr, "coord_client: search answered %d: %.*s\n", st, (int) blen, body);
+				return 1;
+			}
+			if (ServerTiming("worker") >= 0)
+			{
+				t->wk[t->nt] = ServerTiming("worker");
+				t->ovw[t->nt] = t->lat[i] - t->wk[t->nt];
+				t->ovs[t->nt] = t->lat[i] - ServerTiming("shard");
+				t->prs[t->nt] = ServerTiming("parse");
+				t->mrg[t->nt] = ServerTiming("merge");
+				t->nt++;
+			}
 		}
 		free(payload);
 	}
-	Report(lat, n, NowUs() - t0);
+	for (int j = 0; j < ntg; j++)
+	{
+		Target	   *t = &tg[j];
+
+		if (ntg > 1)
+			printf("port=%s ", t->port);
+		Report(t->lat, n, NowUs() - t0);
+		if (t->nt > 0)
+		{
+			double		a, b, c, d, e, f, g, h, x, y;
+
+			Pct(t->ovw, t->nt, &a, &b);
+			Pct(t->ovs, t->nt, &c, &d);
+			Pct(t->wk, t->nt, &e, &f);
+			Pct(t->prs, t->nt, &g, &x);
+			Pct(t->mrg, t->nt, &h, &y);
+			if (ntg > 1)
+				printf("port=%s ", t->port);
+			printf("overhead_us p50=%.1f p99=%.1f rtt_p50=%.1f rtt_p99=%.1f worker_p50=%.1f "
+				   "worker_p99=%.1f parse_p50=%.1f merge_p50=%.1f n=%d\n",
+				   a, b, c, d, e, f, g, h, t->nt);
+		}
+	}
 	return 0;
 }
 
@@ -336,6 +447,136 @@ RestImport(char **argv)
 	return 0;
 }
 
+/*
+ * import-compare HOST NDJSON TSV BATCH TARGET...
+ * The same rows, batch by batch, into every target in turn (the first one
+ * rotating), so that all see the same load; prints each target's total
+ * time and points per second.  A target is rest=PORT/COLLECTION (NDJSON
+ * lines posted to /points/import) or copy=TABLE@CONNINFO (the TSV lines,
+ * COPY ... FROM STDIN over libpq into TABLE (id, v, version)).  Line i of
+ * NDJSON and of TSV must be the same row.
+ */
+static int
+ImportCompare(int argc, char **argv)
+{
+	int			nl,
+				nt,
+				batch = atoi(argv[5]),
+				ntg = argc - 6;
+	char	  **lines = ReadLines(argv[3], &nl),
+			  **rows = ReadLines(argv[4], &nt);
+	double		secs[8] = {0};
+	int			fds[8];
+	PGconn	   *conns[8] = {0};
+	char	   *tables[8] = {0},
+			   *paths[8] = {0};
+
+	if (nl != nt || ntg < 1 || ntg > 8)
+	{
+		fprintf(stderr, "coord_client: %s and %s differ in length, or bad targets\n", argv[3], argv[4]);
+		return 2;
+	}
+	for (int t = 0; t < ntg; t++)
+	{
+		char	   *spec = strdup(argv[6 + t]);
+
+		if (strncmp(spec, "rest=", 5) == 0 && strchr(spec, '/'))
+		{
+			char	   *slash = strchr(spec, '/');
+
+			*slash = '\0';
+			fds[t] = Connect(argv[2], spec + 5);
+			paths[t] = malloc(strlen(slash + 1) + 64);
+			sprintf(paths[t], "/v1/collections/%s/points/import", slash + 1);
+		}
+		else if (strncmp(spec, "copy=", 5) == 0 && strchr(spec, '@'))
+		{
+			char	   *at = strchr(spec, '@');
+
+			*at = '\0';
+			tables[t] = spec + 5;
+			conns[t] = PQconnectdb(at + 1);
+			if (PQstatus(conns[t]) != CONNECTION_OK)
+			{
+				fprintf(stderr, "coord_client: %s", PQerrorMessage(conns[t]));
+				return 1;
+			}
+		}
+		else
+		{
+			fprintf(stderr, "coord_client: bad target %s\n", argv[6 + t]);
+			return 2;
+		}
+	}
+	for (int i = 0, b = 0; i < nl; i += batch, b++)
+	{
+		int			end = i + batch < nl ? i + batch : nl;
+
+		for (int j = 0; j < ntg; j++)
+		{
+			int			t = (b + j) % ntg;
+			double		s = NowUs();
+
+			if (paths[t])
+			{
+				size_t		len = 0,
+							off = 0,
+							blen;
+				char	   *payload,
+						   *body;
+				int			st;
+
+				for (int r = i; r < end; r++)
+					len += strlen(lines[r]) + 1;
+				payload = malloc(len + 1);
+				for (int r = i; r < end; r++)
+					off += sprintf(payload + off, "%s\n", lines[r]);
+				st = HttpPost(fds[t], argv[2], paths[t], payload, off, &body, &blen);
+				if (st != 200)
+				{
+					fprintf(stderr, "coord_client: import answered %d: %.*s\n", st, (int) blen, body);
+					return 1;
+				}
+				free(payload);
+			}
+			else
+			{
+				char		sql[256];
+				PGresult   *res;
+
+				snprintf(sql, sizeof(sql), "COPY %s (id, v, version) FROM STDIN", tables[t]);
+				res = PQexec(conns[t], sql);
+				if (PQresultStatus(res) != PGRES_COPY_IN)
+				{
+					fprintf(stderr, "coord_client: %s", PQerrorMessage(conns[t]));
+					return 1;
+				}
+				PQclear(res);
+				for (int r = i; r < end; r++)
+				{
+					PQputCopyData(conns[t], rows[r], strlen(rows[r]));
+					PQputCopyData(conns[t], "\n", 1);
+				}
+				PQputCopyEnd(conns[t], NULL);
+				res = PQgetResult(conns[t]);
+				if (PQresultStatus(res) != PGRES_COMMAND_OK)
+				{
+					fprintf(stderr, "coord_client: COPY: %s", PQerrorMessage(conns[t]));
+					return 1;
+				}
+				PQclear(res);
+				while ((res = PQgetResult(conns[t])) != NULL)
+					PQclear(res);
+			}
+			secs[t] += (NowUs() - s) / 1e6;
+		}
+	}
+	for (int t = 0; t < ntg; t++)
+		printf("target=%s points=%d seconds=%.3f points_per_s=%.1f\n", argv[6 + t], nl, secs[t],
+			   nl / secs[t]);
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -345,9 +586,12 @@ main(int argc, char **argv)
 		return SqlSearch(argv);
 	if (argc == 7 && strcmp(argv[1], "rest-import") == 0)
 		return RestImport(argv);
+	if (argc >= 7 && strcmp(argv[1], "import-compare") == 0)
+		return ImportCompare(argc, argv);
 	fprintf(stderr,
-			"usage: coord_client rest-search HOST PORT COLLECTION QUERIES K EF N\n"
+			"usage: coord_client rest-search HOST PORT[,PORT...] COLLECTION QUERIES K EF N\n"
 			"       coord_client sql-search CONNINFO SQL QUERIES EF N\n"
-			"       coord_client rest-import HOST PORT COLLECTION NDJSON BATCH\n");
+			"       coord_client rest-import HOST PORT COLLECTION NDJSON BATCH\n"
+			"       coord_client import-compare HOST NDJSON TSV BATCH rest=PORT/COLL|copy=TABLE@CONNINFO...\n");
 	return 2;
 }

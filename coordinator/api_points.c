@@ -90,6 +90,64 @@ vector_text(json_t *v, int dim, const char *path, char *err, size_t errlen)
 	return sb_steal(&sb);
 }
 
+/* dim float4 values -> '[1,2,3]' text (util_format_float4 for each). */
+static char *
+vector_text_floats(const float *x, int dim)
+{
+	StrBuf sb;
+
+	sb_init(&sb);
+	sb_appendn(&sb, "[", 1);
+	for (int i = 0; i < dim; i++) {
+		char num[32];
+		int n = util_format_float4(num, x[i]);
+
+		if (i)
+			sb_appendn(&sb, ",", 1);
+		sb_appendn(&sb, num, n);
+	}
+	sb_appendn(&sb, "]", 1);
+	return sb_steal(&sb);
+}
+
+/*
+ * Vector JSON -> dim float4 values in out, with vector_text's checks and
+ * messages (the generic path; see util_json_float_array for the fast one).
+ */
+static bool
+vector_floats(json_t *v, int dim, const char *path, float *out, char *err, size_t errlen)
+{
+	size_t i;
+	json_t *e;
+
+	if (!json_is_array(v)) {
+		snprintf(err, errlen, "%s must be an array of %d numbers", path, dim);
+		return false;
+	}
+	if ((int) json_array_size(v) != dim) {
+		snprintf(err, errlen, "%s has %zu dimensions; the collection has %d", path,
+				 json_array_size(v), dim);
+		return false;
+	}
+	json_array_foreach(v, i, e) {
+		double d;
+
+		if (!json_is_number(e)) {
+			snprintf(err, errlen, "%s[%zu] must be a number", path, i);
+			return false;
+		}
+		d = json_number_value(e);
+		if (!isfinite(d) || fabs(d) > 3.4e38) {
+			snprintf(err, errlen, "%s[%zu] is out of range for float4", path, i);
+			return false;
+		}
+		out[i] = (float) d;
+		if (out[i] == 0)
+			out[i] = 0;	/* -0 as 0, as the text form always had it */
+	}
+	return true;
+}
+
 static void
 respond_write_error(HttpRequest *req, WriteOp *w)
 {
@@ -246,8 +304,8 @@ upsert_ctx(HttpRequest *req, const SmCollection *c)
  * (shard, position) so that a repeated id replaces the earlier one.
  */
 static bool
-upsert_add_point(UpsertCtx *uc, const SmCollection *c, json_t *pt, const char *path,
-				 json_t *seen, char *err, size_t errlen)
+upsert_add_point(UpsertCtx *uc, const SmCollection *c, json_t *pt, const float *prevec,
+				 const char *path, json_t *seen, char *err, size_t errlen)
 {
 	char id[API_MAX_ID_BYTES + 1], why[256], sub[128];
 	json_t *v, *payload, *row, *prev;
@@ -270,7 +328,9 @@ upsert_add_point(UpsertCtx *uc, const SmCollection *c, json_t *pt, const char *p
 		return false;
 	}
 	snprintf(sub, sizeof(sub), "%s.vector", path);
-	vt = vector_text(json_object_get(pt, "vector"), c->dimension, sub, err, errlen);
+	/* prevec: the fast path already read the vector (and blanked it in pt) */
+	vt = prevec ? vector_text_floats(prevec, c->dimension)
+				: vector_text(json_object_get(pt, "vector"), c->dimension, sub, err, errlen);
 	if (!vt)
 		return false;
 	payload = json_object_get(pt, "payload");
@@ -333,7 +393,7 @@ api_points_upsert(HttpRequest *req, const char *name)
 		char path[64];
 
 		snprintf(path, sizeof(path), "points[%zu]", i);
-		if (!upsert_add_point(uc, c, pt, path, seen, err, sizeof(err))) {
+		if (!upsert_add_point(uc, c, pt, NULL, path, seen, err, sizeof(err))) {
 			json_decref(seen);
 			upsert_free(uc);
 			http_respond_error(req, 400, "INVALID_ARGUMENT", "%s", err);
@@ -379,6 +439,8 @@ typedef struct ImportCtx {
 	bool abandoned;			/* the client left */
 	json_t *fatal;			/* error answer, once something failed */
 	int fatal_status;
+	float *vec;				/* the fast path's vector (vecdim floats) */
+	int vecdim;
 } ImportCtx;
 
 static void
@@ -390,6 +452,7 @@ import_free(ImportCtx *ic)
 	json_decref(ic->seen);
 	json_decref(ic->errors);
 	json_decref(ic->fatal);
+	free(ic->vec);
 	free(ic);
 }
 
@@ -499,18 +562,42 @@ import_line(ImportCtx *ic, char *line, size_t len)
 	json_error_t je;
 	json_t *pt;
 	char err[512], path[64];
+	bool have_vec = false;
 
 	ic->lineno++;
 	if (strspn(line, " \t\r") == len || ic->fatal)
 		return;
+	m = shardmap_acquire();
+	c = shardmap_collection(m, ic->name);
+	if (c) {
+		/*
+		 * As for a search body: a plain numeric "vector" of the right size
+		 * is read straight into floats and blanked (same length) before
+		 * jansson parses the rest of the line; anything else goes to
+		 * jansson whole and gets its usual messages.
+		 */
+		size_t a, b, used;
+
+		if (ic->vecdim != c->dimension) {
+			free(ic->vec);
+			ic->vec = xmalloc(sizeof(float) * c->dimension);
+			ic->vecdim = c->dimension;
+		}
+		if (util_json_top_key(line, len, "vector", &a, &b) && line[a] == '[' &&
+			util_json_float_array(line + a, b - a, ic->vec, c->dimension, &used) == c->dimension &&
+			used == b - a) {
+			line[a] = '0';
+			memset(line + a + 1, ' ', b - a - 1);
+			have_vec = true;
+		}
+	}
 	pt = json_loadb(line, len, 0, &je);
 	if (!pt) {
 		json_array_append_new(ic->errors, json_pack("{s:i,s:s}", "line", ic->lineno, "message",
 													je.text));
+		shardmap_release(m);
 		return;
 	}
-	m = shardmap_acquire();
-	c = shardmap_collection(m, ic->name);
 	if (!c) {
 		import_fail(ic, 404, "COLLECTION_NOT_FOUND", "the collection went away during the import");
 		json_decref(pt);
@@ -522,7 +609,8 @@ import_line(ImportCtx *ic, char *line, size_t len)
 		ic->seen = json_object();
 	}
 	snprintf(path, sizeof(path), "line %d", ic->lineno);
-	if (!upsert_add_point(ic->batch, c, pt, path, ic->seen, err, sizeof(err)))
+	if (!upsert_add_point(ic->batch, c, pt, have_vec ? ic->vec : NULL, path, ic->seen, err,
+						  sizeof(err)))
 		json_array_append_new(ic->errors, json_pack("{s:i,s:s}", "line", ic->lineno, "message",
 													err));
 	json_decref(pt);
@@ -714,6 +802,19 @@ json_from_text(const char *s)
 	json_t *j = json_loads(s, JSON_DECODE_ANY, NULL);
 
 	return j ? j : json_null();
+}
+
+/* Append JSON text from a worker (jsonb, or a vector's text) as jansson
+ * would write json_from_text's value: parsed and dumped compact. */
+static void
+json_text_append(StrBuf *sb, const char *s)
+{
+	json_t *j = json_from_text(s);
+	char *d = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+
+	sb_append(sb, d ? d : "null");
+	free(d);
+	json_decref(j);
 }
 
 /* Answer 503 / 502 for a read that lost a shard. */
@@ -987,7 +1088,8 @@ out:
 /* ---- search ---- */
 
 typedef struct SearchSpec {
-	char *vec;			/* '[..]' text */
+	char *vec;			/* the query vector in the vector type's binary layout */
+	int veclen;
 	int k;
 	int ef;
 	bool with_payload;
@@ -998,7 +1100,9 @@ typedef struct SearchSpec {
 	bool has_filter;
 	Fanout *f;
 	void *arg;			/* the SearchArg given to the fanout */
-	json_t *answer;		/* {"results":[...],"partial":..} once done */
+	char *results;		/* the "results" array as JSON text, once done */
+	bool partial;
+	json_t *missing;	/* missing shard numbers, when partial */
 	int status;			/* 0 = ok */
 	json_t *error;
 } SearchSpec;
@@ -1010,6 +1114,11 @@ typedef struct SearchCtx {
 	SearchSpec *specs;
 	int pending;
 	bool batch;
+	/* stage timings for the Server-Timing header (microseconds, max over searches) */
+	uint64_t parse_us;		/* body in -> statements handed to the fanout */
+	uint64_t rtt_us;		/* slowest shard: pipeline sent -> Sync back */
+	uint64_t worker_us;		/* slowest shard: execution time the worker reported */
+	uint64_t merge_us;		/* merge and answer building */
 } SearchCtx;
 
 static void
@@ -1019,7 +1128,8 @@ search_free(SearchCtx *sc)
 		free(sc->specs[i].vec);
 		sb_free(&sc->specs[i].filter_sql);
 		params_free(&sc->specs[i].filter_params);
-		json_decref(sc->specs[i].answer);
+		free(sc->specs[i].results);
+		json_decref(sc->specs[i].missing);
 		json_decref(sc->specs[i].error);
 	}
 	free(sc->specs);
@@ -1029,7 +1139,7 @@ search_free(SearchCtx *sc)
 /* Parse one search object; on failure answers 400 and returns false. */
 static bool
 search_parse(HttpRequest *req, const SmCollection *c, json_t *b, const char *path,
-			 SearchSpec *sp)
+			 const float *prevec, SearchSpec *sp)
 {
 	char err[512];
 	json_t *v;
@@ -1053,13 +1163,17 @@ search_parse(HttpRequest *req, const SmCollection *c, json_t *b, const char *pat
 	{
 		char sub[96];
 
-		snprintf(sub, sizeof(sub), "%svector", path[0] ? "" : "");
+		float *x = prevec ? NULL : xmalloc(sizeof(float) * c->dimension);
+
 		snprintf(sub, sizeof(sub), "%s%svector", path, path[0] ? "." : "");
-		sp->vec = vector_text(json_object_get(b, "vector"), c->dimension, sub, err, sizeof(err));
-		if (!sp->vec) {
+		if (x && !vector_floats(json_object_get(b, "vector"), c->dimension, sub, x, err,
+								sizeof(err))) {
+			free(x);
 			http_respond_error(req, 400, "INVALID_ARGUMENT", "%s", err);
 			return false;
 		}
+		sp->vec = util_vector_binary(prevec ? prevec : x, c->dimension, &sp->veclen);
+		free(x);
 	}
 	v = json_object_get(b, "k");
 	sp->k = v ? (int) json_integer_value(v) : 10;
@@ -1107,6 +1221,15 @@ typedef struct SearchArg {
 	SearchSpec *sp;
 } SearchArg;
 
+/*
+ * One shard's statement.  $1 is the query vector, sent in binary.  The last
+ * column is the worker's own execution time so far, in microseconds, from
+ * the start of the pipeline's transaction (its first statement, the
+ * prelude) to the row; the value of the last row is the shard's worker time
+ * for the Server-Timing header and the slow log.  PostgreSQL evaluates
+ * volatile output columns above the sort, so it costs a clock read per
+ * returned row, not per scanned one.
+ */
 static void
 search_build(void *arg, const SmShard *s, StrBuf *sql, ParamList *params)
 {
@@ -1114,11 +1237,12 @@ search_build(void *arg, const SmShard *s, StrBuf *sql, ParamList *params)
 	SearchSpec *sp = sa->sp;
 	const char *op = shardmap_metric_op(sa->sc->metric);
 
-	params_add(params, sp->vec);
-	for (int i = 0; i < sp->filter_params.n; i++)
-		params_add(params, sp->filter_params.v[i]);
+	params_add_binary(params, sp->vec, sp->veclen);
+	params_append(params, &sp->filter_params);
 	sb_appendf(sql,
-			   "SELECT id, v %s $1::vector AS d, %s, %s FROM vectron_shards.%s\n"
+			   "SELECT id, v %s $1::vector AS d, %s, %s,\n"
+			   "  (extract(epoch FROM clock_timestamp() - transaction_timestamp()) * 1000000)::int8\n"
+			   "FROM vectron_shards.%s\n"
 			   "WHERE NOT deleted%s%s\n"
 			   "ORDER BY v %s $1::vector LIMIT %d",
 			   op, sp->with_payload ? "payload" : "NULL::jsonb",
@@ -1137,8 +1261,9 @@ search_one_done(Fanout *f, void *arg)
 	MergeItem **lists = xcalloc(f->nshards, sizeof(MergeItem *));
 	int *lens = xcalloc(f->nshards, sizeof(int));
 	MergeItem *out = xmalloc(sizeof(MergeItem) * sp->k);
-	json_t *res = json_array(), *missing = json_array();
+	json_t *missing = json_array();
 	int nout;
+	uint64_t t0 = util_now_us(), rtt = 0, wt = 0;
 
 	free(sa);
 	sp->f = NULL;
@@ -1162,6 +1287,14 @@ search_one_done(Fanout *f, void *arg)
 		if (!r)
 			continue;
 		lens[s] = PQntuples(r);
+		if ((uint64_t) (f->shards[s].rtt_ms * 1000) > rtt)
+			rtt = (uint64_t) (f->shards[s].rtt_ms * 1000);
+		if (lens[s] > 0 && PQnfields(r) > 4) {
+			uint64_t w = strtoull(PQgetvalue(r, lens[s] - 1, 4), NULL, 10);
+
+			if (w > wt)
+				wt = w;
+		}
 		lists[s] = xmalloc(sizeof(MergeItem) * (lens[s] ? lens[s] : 1));
 		for (int row = 0; row < lens[s]; row++)
 			lists[s][row] = (MergeItem){PQgetvalue(r, row, 0), strtod(PQgetvalue(r, row, 1), NULL),
@@ -1198,28 +1331,42 @@ search_one_done(Fanout *f, void *arg)
 			break;
 		}
 	} else {
+		StrBuf sb;
+
+		/* the answer is written straight as JSON text: jansson's generic
+		 * objects per result cost more than the rest of the merge */
 		nout = merge_topk(lists, lens, f->nshards, sp->k, out);
+		sb_init(&sb);
+		sb_appendn(&sb, "[", 1);
 		for (int i = 0; i < nout; i++) {
 			PGresult *r = f->shards[out[i].src].res;
-			json_t *o = json_pack("{s:s,s:f}", "id", out[i].id, "distance", out[i].dist);
 
-			if (sp->with_payload)
-				json_object_set_new(o, "payload",
-									PQgetisnull(r, out[i].row, 2)
-										? json_null()
-										: json_from_text(PQgetvalue(r, out[i].row, 2)));
-			if (sp->with_vector)
-				json_object_set_new(o, "vector", json_from_text(PQgetvalue(r, out[i].row, 3)));
-			json_array_append_new(res, o);
+			sb_append(&sb, i ? ",{\"id\":" : "{\"id\":");
+			util_json_append_string(&sb, out[i].id);
+			sb_append(&sb, ",\"distance\":");
+			util_json_append_real(&sb, out[i].dist);
+			if (sp->with_payload) {
+				sb_append(&sb, ",\"payload\":");
+				if (PQgetisnull(r, out[i].row, 2))
+					sb_append(&sb, "null");
+				else
+					json_text_append(&sb, PQgetvalue(r, out[i].row, 2));
+			}
+			if (sp->with_vector) {
+				sb_append(&sb, ",\"vector\":");
+				json_text_append(&sb, PQgetvalue(r, out[i].row, 3));
+			}
+			sb_appendn(&sb, "}", 1);
 		}
-		sp->answer = json_pack("{s:O,s:b}", "results", res, "partial", f->nfailed > 0);
+		sb_appendn(&sb, "]", 1);
+		sp->results = sb_steal(&sb);
+		sp->partial = f->nfailed > 0;
 		obs_search(f->coll->name, nout);
-		if (f->nfailed)
+		if (f->nfailed) {
 			obs_partial_result();
-		if (f->nfailed)
-			json_object_set(sp->answer, "missing_shards", missing);
+			sp->missing = json_incref(missing);
+		}
 	}
-	json_decref(res);
 	json_decref(missing);
 	for (int s = 0; s < f->nshards; s++)
 		free(lists[s]);
@@ -1227,6 +1374,12 @@ search_one_done(Fanout *f, void *arg)
 	free(lens);
 	free(out);
 	fanout_free(f);
+	if (rtt > sc->rtt_us)
+		sc->rtt_us = rtt;
+	if (wt > sc->worker_us)
+		sc->worker_us = wt;
+	if (util_now_us() - t0 > sc->merge_us)
+		sc->merge_us = util_now_us() - t0;
 	if (--sc->pending == 0)
 		search_finish(sc);
 }
@@ -1235,36 +1388,59 @@ static void
 search_finish(SearchCtx *sc)
 {
 	HttpRequest *req = sc->req;
+	char *st;
 
 	http_set_cancel(req, NULL, NULL);
+	/*
+	 * Server-Timing: where the time went (ms).  parse: body to statements;
+	 * shard: the slowest shard's round trip as the coordinator saw it
+	 * (pipeline written -> Sync read); worker: the slowest shard's own
+	 * execution time as the worker reported it; merge: merge and answer.
+	 * bench/coord subtracts worker (and shard) from the client's latency.
+	 */
+	st = xasprintf("%sServer-Timing: parse;dur=%.3f, shard;dur=%.3f, worker;dur=%.3f, "
+				   "merge;dur=%.3f\r\n",
+				   req->extra_headers ? req->extra_headers : "", sc->parse_us / 1000.0,
+				   sc->rtt_us / 1000.0, sc->worker_us / 1000.0, sc->merge_us / 1000.0);
+	free(req->extra_headers);
+	req->extra_headers = st;
 	for (int i = 0; i < sc->n; i++)
 		if (sc->specs[i].status) {
 			http_respond_json(req, sc->specs[i].status, json_incref(sc->specs[i].error));
 			search_free(sc);
 			return;
 		}
-	if (!sc->batch)
-		http_respond_json(req, 200, json_incref(sc->specs[0].answer));
-	else {
-		json_t *all = json_array(), *missing = json_array();
+	{
+		StrBuf sb;
+		json_t *missing = json_array();
 		bool partial = false;
 
+		/* {"results":R,"partial":P[,"missing_shards":M]}, R one array, or
+		 * one per search in a batch (the order jansson used to write) */
+		sb_init(&sb);
+		sb_append(&sb, sc->batch ? "{\"results\":[" : "{\"results\":");
 		for (int i = 0; i < sc->n; i++) {
-			json_t *a = sc->specs[i].answer;
-
-			json_array_append(all, json_object_get(a, "results"));
-			if (json_is_true(json_object_get(a, "partial"))) {
+			if (i)
+				sb_appendn(&sb, ",", 1);
+			sb_append(&sb, sc->specs[i].results);
+			if (sc->specs[i].partial) {
 				partial = true;
-				json_array_extend(missing, json_object_get(a, "missing_shards"));
+				json_array_extend(missing, sc->specs[i].missing);
 			}
 		}
-		if (partial)
-			http_respond_json(req, 200, json_pack("{s:o,s:b,s:o}", "results", all, "partial", 1,
-												  "missing_shards", missing));
-		else {
-			json_decref(missing);
-			http_respond_json(req, 200, json_pack("{s:o,s:b}", "results", all, "partial", 0));
+		sb_append(&sb, sc->batch ? "],\"partial\":" : ",\"partial\":");
+		sb_append(&sb, partial ? "true" : "false");
+		if (partial) {
+			char *m = json_dumps(missing, JSON_COMPACT);
+
+			sb_append(&sb, ",\"missing_shards\":");
+			sb_append(&sb, m);
+			free(m);
 		}
+		sb_appendn(&sb, "}", 1);
+		json_decref(missing);
+		http_respond_raw(req, 200, "application/json", sb.data, sb.len);
+		sb_free(&sb);
 	}
 	search_free(sc);
 }
@@ -1309,19 +1485,81 @@ search_cancel(HttpRequest *req, void *arg)
 	"set_config('application_name', $3, true), set_config('enable_seqscan', 'off', true), " \
 	"set_config('hnsw.iterative_scan', 'relaxed_order', true)"
 
+/*
+ * The body of a single search, parsed.  The query vector is most of it
+ * (thousands of numbers): when the top-level "vector" is a plain array of
+ * numbers of the collection's dimension, it is read straight into *vec
+ * (util_json_float_array) and blanked out of the text before jansson parses
+ * the rest, which saves building a JSON value per element.  Anything else
+ * goes to jansson whole, as api_parse_body would, with its messages.
+ */
+static json_t *
+search_body(HttpRequest *req, int dim, float *vec, bool *have_vec)
+{
+	size_t len, a, b, used;
+	char *s = http_body_string(req, &len);
+	json_error_t je;
+	json_t *j;
+
+	*have_vec = false;
+	if (len == 0) {
+		free(s);
+		http_respond_error(req, 400, "INVALID_JSON", "request body is empty; expected a JSON object");
+		return NULL;
+	}
+	if (util_json_top_key(s, len, "vector", &a, &b) && s[a] == '[' &&
+		util_json_float_array(s + a, b - a, vec, dim, &used) == dim && used == b - a) {
+		/* same length, so jansson's line and column in errors stay right */
+		s[a] = '0';
+		memset(s + a + 1, ' ', b - a - 1);
+		*have_vec = true;
+	}
+	j = json_loadb(s, len, JSON_REJECT_DUPLICATES, &je);
+	free(s);
+	if (!j) {
+		http_respond_error(req, 400, "INVALID_JSON", "malformed JSON at line %d column %d: %s",
+						   je.line, je.column, je.text);
+		return NULL;
+	}
+	if (!json_is_object(j)) {
+		json_decref(j);
+		http_respond_error(req, 400, "INVALID_JSON", "request body must be a JSON object");
+		return NULL;
+	}
+	return j;
+}
+
 void
 api_search(HttpRequest *req, const char *name, bool batch)
 {
 	ShardMap *m;
 	const SmCollection *c;
-	json_t *b = api_parse_body(req);
+	json_t *b;
 	SearchCtx *sc;
 	char timeout[32];
+	float *vec = NULL;
+	bool have_vec = false;
 
-	if (!b)
+	m = shardmap_acquire();
+	if (!(c = shardmap_collection(m, name))) {
+		shardmap_release(m);
+		/* a malformed body still answers 400 first, as before */
+		if ((b = api_parse_body(req))) {
+			json_decref(b);
+			http_respond_error(req, 404, "COLLECTION_NOT_FOUND",
+							   "collection \"%s\" does not exist", name);
+		}
 		return;
-	if (!(c = find_collection(req, name, &m))) {
-		json_decref(b);
+	}
+	if (batch)
+		b = api_parse_body(req);
+	else {
+		vec = xmalloc(sizeof(float) * c->dimension);
+		b = search_body(req, c->dimension, vec, &have_vec);
+	}
+	if (!b) {
+		free(vec);
+		shardmap_release(m);
 		return;
 	}
 	sc = xcalloc(1, sizeof(SearchCtx));
@@ -1345,7 +1583,7 @@ api_search(HttpRequest *req, const char *name, bool batch)
 			char path[64];
 
 			snprintf(path, sizeof(path), "searches[%zu]", i);
-			if (!search_parse(req, c, v, path, &sc->specs[i])) {
+			if (!search_parse(req, c, v, path, NULL, &sc->specs[i])) {
 				/* later specs have no buffers yet; give them empty ones */
 				for (size_t j = i + 1; j < (size_t) sc->n; j++) {
 					sb_init(&sc->specs[j].filter_sql);
@@ -1357,10 +1595,12 @@ api_search(HttpRequest *req, const char *name, bool batch)
 	} else {
 		sc->n = 1;
 		sc->specs = xcalloc(1, sizeof(SearchSpec));
-		if (!search_parse(req, c, b, "", &sc->specs[0]))
+		if (!search_parse(req, c, b, "", have_vec ? vec : NULL, &sc->specs[0]))
 			goto fail;
 	}
 	json_decref(b);
+	free(vec);
+	vec = NULL;
 	snprintf(timeout, sizeof(timeout), "%d", cf_worker_timeout_ms);
 	sc->pending = sc->n;
 	for (int i = 0; i < sc->n; i++) {
@@ -1377,16 +1617,18 @@ api_search(HttpRequest *req, const char *name, bool batch)
 		params_add(&pre, ef);
 		params_add(&pre, timeout);
 		params_add_owned(&pre, xasprintf("vectron-coordinator %s", req->id));
-		sp->f = fanout_start(m, c, NULL,
-							 SEARCH_PRELUDE,
-							 &pre, search_build, sa, search_one_done, sa);
+		/* filters make ad-hoc statement texts: those are not worth preparing */
+		sp->f = fanout_start_flags(m, c, NULL, SEARCH_PRELUDE, &pre, search_build, sa,
+								   search_one_done, sa, sp->has_filter ? 0 : FANOUT_PREPARED);
 		params_free(&pre);
 	}
+	sc->parse_us = util_now_us() - req->start_us;
 	http_set_cancel(req, search_cancel, sc);
 	shardmap_release(m);
 	return;
 fail:
 	json_decref(b);
+	free(vec);
 	search_free(sc);
 	shardmap_release(m);
 }

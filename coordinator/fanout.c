@@ -14,6 +14,9 @@
  *     and a builder that writes each shard's
  *       SELECT id, v <-> $1::vector ... FROM vectron_shards.c7_s21
  *       WHERE NOT deleted AND <filter> ORDER BY 2 LIMIT k
+ *     ($1 in binary); with FANOUT_PREPARED (searches without a filter) the
+ *     prelude and shard statements are prepared once per worker connection
+ *     and then only bound and executed (workerconn.c).
  *  2. fanout_dispatch picks, for each shard without an answer, the next
  *     readable placement (active state, node not draining, node up first;
  *     round-robin over replicas) and groups shards by node.  Each node gets
@@ -101,6 +104,8 @@ fanout_job_done(PgJob *job, void *arg)
 		int stmt = j + (f->prelude ? 1 : 0);
 
 		fs->ms = ms;
+		fs->rtt_ms = job->done_us > job->sent_us ? (double) (job->done_us - job->sent_us) / 1000.0
+												 : ms;
 		if (job->ok) {
 			if (fs->attempts > 1)
 				obs_failover();
@@ -183,7 +188,8 @@ fanout_dispatch(Fanout *f)
 		fj->shard_idx = xmalloc(sizeof(int) * f->nshards);
 		fj->job = pgjob_new(fanout_job_done, fj);
 		if (f->prelude)
-			pgjob_add(fj->job, f->prelude, &f->prelude_params);
+			((f->flags & FANOUT_PREPARED) ? pgjob_add_prepared : pgjob_add)(fj->job, f->prelude,
+																		   &f->prelude_params);
 		for (int j = i; j < f->nshards; j++) {
 			StrBuf sql;
 			ParamList params;
@@ -193,7 +199,8 @@ fanout_dispatch(Fanout *f)
 			sb_init(&sql);
 			params_init(&params);
 			f->build(f->build_arg, f->shards[j].shard, &sql, &params);
-			pgjob_add(fj->job, sql.data, &params);
+			((f->flags & FANOUT_PREPARED) ? pgjob_add_prepared : pgjob_add)(fj->job, sql.data,
+																		   &params);
 			sb_free(&sql);
 			params_free(&params);
 			fj->shard_idx[fj->nshards++] = j;
@@ -229,8 +236,18 @@ fanout_start(ShardMap *map, const SmCollection *c, const bool *touched, const ch
 			 const ParamList *prelude_params, FanoutBuild build, void *build_arg,
 			 FanoutDone done, void *done_arg)
 {
+	return fanout_start_flags(map, c, touched, prelude, prelude_params, build, build_arg, done,
+							  done_arg, 0);
+}
+
+Fanout *
+fanout_start_flags(ShardMap *map, const SmCollection *c, const bool *touched,
+				   const char *prelude, const ParamList *prelude_params, FanoutBuild build,
+				   void *build_arg, FanoutDone done, void *done_arg, unsigned flags)
+{
 	Fanout *f = xcalloc(1, sizeof(Fanout));
 
+	f->flags = flags;
 	map->refcount++;
 	f->map = map;
 	f->coll = c;
@@ -246,8 +263,7 @@ fanout_start(ShardMap *map, const SmCollection *c, const bool *touched, const ch
 	if (prelude) {
 		f->prelude = xstrdup(prelude);
 		if (prelude_params)
-			for (int i = 0; i < prelude_params->n; i++)
-				params_add(&f->prelude_params, prelude_params->v[i]);
+			params_append(&f->prelude_params, prelude_params);
 	}
 	f->build = build;
 	f->build_arg = build_arg;

@@ -24,6 +24,7 @@ typedef struct FanoutShard {
 	char node[64];		/* the node that answered, or failed last */
 	bool *tried;		/* per placement */
 	double ms;			/* round trip of the answering (or last) attempt */
+	double rtt_ms;		/* of which on the wire and the worker: pipeline sent -> Sync */
 	int attempts;
 } FanoutShard;
 
@@ -45,6 +46,7 @@ struct Fanout {
 	int inflight;
 	struct FanoutJob *jobs;
 	int nfailed;
+	unsigned flags;		/* FANOUT_* */
 	bool finished;
 	bool later_pending;
 	bool cancelled;
@@ -58,6 +60,16 @@ Fanout *fanout_start(ShardMap *map, const SmCollection *c, const bool *touched,
 					 const char *prelude,
 					 const ParamList *prelude_params, FanoutBuild build, void *build_arg,
 					 FanoutDone done, void *done_arg);
+/*
+ * As fanout_start, with flags.  FANOUT_PREPARED: the prelude and the shard
+ * statements run as statements prepared once per worker connection (see
+ * pgjob_add_prepared); for statement texts that repeat, not ad-hoc ones.
+ */
+#define FANOUT_PREPARED 1u
+Fanout *fanout_start_flags(ShardMap *map, const SmCollection *c, const bool *touched,
+						   const char *prelude, const ParamList *prelude_params,
+						   FanoutBuild build, void *build_arg, FanoutDone done, void *done_arg,
+						   unsigned flags);
 /* Stop in-flight work (drops those connections); done will not run. */
 void fanout_cancel(Fanout *f);
 void fanout_free(Fanout *f);

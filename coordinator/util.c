@@ -5,6 +5,7 @@
  */
 #include "util.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +210,7 @@ params_init(ParamList *pl)
 {
 	pl->n = pl->cap = 0;
 	pl->v = NULL;
+	pl->len = NULL;
 }
 
 void
@@ -217,19 +219,389 @@ params_free(ParamList *pl)
 	for (int i = 0; i < pl->n; i++)
 		free(pl->v[i]);
 	free(pl->v);
+	free(pl->len);
 	pl->v = NULL;
+	pl->len = NULL;
 	pl->n = pl->cap = 0;
+}
+
+/* Append s (owned) with its length mark: -1 for text. */
+static int
+params_push(ParamList *pl, char *s, int len)
+{
+	if (pl->n == pl->cap) {
+		pl->cap = pl->cap ? pl->cap * 2 : 8;
+		pl->v = xrealloc(pl->v, pl->cap * sizeof(char *));
+		pl->len = xrealloc(pl->len, pl->cap * sizeof(int));
+	}
+	pl->v[pl->n] = s;
+	pl->len[pl->n] = len;
+	return ++pl->n;
 }
 
 int
 params_add_owned(ParamList *pl, char *s)
 {
-	if (pl->n == pl->cap) {
-		pl->cap = pl->cap ? pl->cap * 2 : 8;
-		pl->v = xrealloc(pl->v, pl->cap * sizeof(char *));
+	return params_push(pl, s, -1);
+}
+
+int
+params_add_binary(ParamList *pl, const void *data, int len)
+{
+	char *copy = xmalloc(len);
+
+	memcpy(copy, data, len);
+	return params_push(pl, copy, len);
+}
+
+void
+params_append(ParamList *dst, const ParamList *src)
+{
+	for (int i = 0; i < src->n; i++) {
+		if (src->len && src->len[i] >= 0)
+			params_add_binary(dst, src->v[i], src->len[i]);
+		else
+			params_add(dst, src->v[i]);
 	}
-	pl->v[pl->n++] = s;
-	return pl->n;
+}
+
+bool
+params_any_binary(const ParamList *pl)
+{
+	for (int i = 0; pl->len && i < pl->n; i++)
+		if (pl->len[i] >= 0)
+			return true;
+	return false;
+}
+
+char *
+util_vector_binary(const float *x, int dim, int *len)
+{
+	unsigned char *b = xmalloc(4 + 4 * (size_t) dim), *o = b + 4;
+
+	b[0] = (unsigned char) (dim >> 8);
+	b[1] = (unsigned char) dim;
+	b[2] = b[3] = 0;
+	for (int i = 0; i < dim; i++, o += 4) {
+		uint32_t u;
+
+		memcpy(&u, &x[i], 4);
+		o[0] = (unsigned char) (u >> 24);
+		o[1] = (unsigned char) (u >> 16);
+		o[2] = (unsigned char) (u >> 8);
+		o[3] = (unsigned char) u;
+	}
+	*len = 4 + 4 * dim;
+	return (char *) b;
+}
+
+/* ---- JSON fast paths (see util.h) ---- */
+
+static const char *
+json_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+static inline bool
+is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/*
+ * One JSON number at p (strict grammar) as a double, the nearest to its
+ * decimal value: exact integer mantissa times an exact power of ten when
+ * both fit (Clinger's fast path, one rounding), strtod otherwise.  Returns
+ * the end, or NULL when it is not a number or is an integer beyond int64
+ * (jansson reads integers as int64 and refuses those).
+ */
+static const char *
+json_number(const char *p, const char *end, double *out)
+{
+	static const double p10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+								 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+								 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+	const char *start = p;
+	uint64_t m = 0;
+	int nsig = 0, dexp = 0, nint = 0, exp = 0;
+	bool neg = false, real = false, expneg = false;
+
+	if (p < end && *p == '-') {
+		neg = true;
+		p++;
+	}
+	if (p < end && *p == '0')
+		p++, nint = 1;
+	else if (p < end && *p >= '1' && *p <= '9')
+		for (; p < end && is_digit(*p); p++, nint++) {
+			if (nsig < 19)
+				m = m * 10 + (uint64_t) (*p - '0');
+			else
+				dexp++;
+			nsig++;
+		}
+	else
+		return NULL;
+	if (p < end && *p == '.') {
+		real = true;
+		p++;
+		if (p >= end || !is_digit(*p))
+			return NULL;
+		for (; p < end && is_digit(*p); p++) {
+			if (m == 0 && *p == '0') {
+				dexp--;
+				continue;
+			}
+			if (nsig < 19) {
+				m = m * 10 + (uint64_t) (*p - '0');
+				dexp--;
+			}
+			nsig++;
+		}
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		real = true;
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			expneg = *p++ == '-';
+		if (p >= end || !is_digit(*p))
+			return NULL;
+		for (; p < end && is_digit(*p); p++)
+			if (exp < 100000)
+				exp = exp * 10 + (*p - '0');
+	}
+	if (!real && nint > 18) {
+		/* as jansson: an int64, or an error past its range */
+		char buf[64];
+		long long ll;
+
+		if ((size_t) (p - start) >= sizeof(buf))
+			return NULL;
+		memcpy(buf, start, p - start);
+		buf[p - start] = '\0';
+		errno = 0;
+		ll = strtoll(buf, NULL, 10);
+		if (errno == ERANGE)
+			return NULL;
+		*out = (double) ll;
+		return p;
+	}
+	dexp += expneg ? -exp : exp;
+	if (m == 0)
+		*out = 0.0;
+	else if (nsig <= 19 && m <= (1ULL << 53) && dexp >= -22 && dexp <= 22)
+		*out = dexp >= 0 ? (double) m * p10[dexp] : (double) m / p10[-dexp];
+	else {
+		char buf[64];
+
+		if ((size_t) (p - start) >= sizeof(buf))
+			return NULL;
+		memcpy(buf, start, p - start);
+		buf[p - start] = '\0';
+		*out = strtod(buf, NULL);
+		return p;
+	}
+	if (neg)
+		*out = -*out;
+	return p;
+}
+
+int
+util_json_float_array(const char *s, size_t len, float *out, int maxn, size_t *consumed)
+{
+	const char *p = s, *end = s + len;
+	int n = 0;
+
+	if (p >= end || *p != '[')
+		return -1;
+	p = json_ws(p + 1, end);
+	if (p < end && *p == ']') {
+		*consumed = (size_t) (p + 1 - s);
+		return 0;
+	}
+	for (;;) {
+		double d;
+
+		if (n >= maxn || !(p = json_number(p, end, &d)))
+			return -1;
+		if (!isfinite(d) || fabs(d) > 3.4e38)
+			return -1;
+		out[n] = (float) d;
+		if (out[n] == 0)
+			out[n] = 0;	/* -0 reads as 0, as the text path printed it */
+		n++;
+		p = json_ws(p, end);
+		if (p < end && *p == ',') {
+			p = json_ws(p + 1, end);
+			continue;
+		}
+		if (p < end && *p == ']')
+			break;
+		return -1;
+	}
+	*consumed = (size_t) (p + 1 - s);
+	return n;
+}
+
+/* Skip a JSON string starting at its opening quote; *esc says whether it
+ * had escapes.  Returns the position after the closing quote, or NULL. */
+static const char *
+json_skip_string(const char *p, const char *end, bool *esc)
+{
+	*esc = false;
+	for (p++; p < end; p++) {
+		if (*p == '"')
+			return p + 1;
+		if (*p == '\\') {
+			*esc = true;
+			p++;
+		} else if ((unsigned char) *p < 0x20)
+			return NULL;
+	}
+	return NULL;
+}
+
+/* Skip one JSON value (brackets balanced, strings whole; the caller's
+ * jansson parse checks the grammar for real).  NULL when unterminated. */
+static const char *
+json_skip_value(const char *p, const char *end)
+{
+	int depth = 0;
+	bool esc;
+
+	if (p >= end)
+		return NULL;
+	if (*p != '{' && *p != '[' && *p != '"') {
+		/* a number, true, false or null: runs to the next delimiter */
+		const char *q = p;
+
+		while (q < end && *q && !strchr(",}] \t\n\r", *q))
+			q++;
+		return q > p ? q : NULL;
+	}
+	while (p < end) {
+		if (*p == '"') {
+			if (!(p = json_skip_string(p, end, &esc)))
+				return NULL;
+		} else {
+			if (*p == '{' || *p == '[')
+				depth++;
+			else if (*p == '}' || *p == ']')
+				depth--;
+			p++;
+		}
+		if (depth == 0)
+			return p;
+	}
+	return NULL;
+}
+
+bool
+util_json_top_key(const char *s, size_t len, const char *key, size_t *vstart, size_t *vend)
+{
+	const char *p = s, *end = s + len;
+	size_t klen = strlen(key);
+	int found = 0;
+
+	p = json_ws(p, end);
+	if (p >= end || *p != '{')
+		return false;
+	p = json_ws(p + 1, end);
+	if (p < end && *p == '}')
+		return false;
+	for (;;) {
+		const char *k = p, *v;
+		bool esc;
+
+		if (p >= end || *p != '"' || !(p = json_skip_string(p, end, &esc)) || esc)
+			return false;
+		p = json_ws(p, end);
+		if (p >= end || *p != ':')
+			return false;
+		v = p = json_ws(p + 1, end);
+		if ((size_t) (v - k) >= klen + 2 && memcmp(k + 1, key, klen) == 0 && k[klen + 1] == '"') {
+			/* the key is exactly `key` (no escapes; its closing quote follows) */
+			if (!(p = json_skip_value(p, end)))
+				return false;
+			found++;
+			*vstart = (size_t) (v - s);
+			*vend = (size_t) (p - s);
+		} else if (!(p = json_skip_value(p, end)))
+			return false;
+		p = json_ws(p, end);
+		if (p < end && *p == ',') {
+			p = json_ws(p + 1, end);
+			continue;
+		}
+		if (p < end && *p == '}')
+			break;
+		return false;
+	}
+	return found == 1;
+}
+
+void
+util_json_append_string(StrBuf *sb, const char *s)
+{
+	const unsigned char *p = (const unsigned char *) s;
+
+	sb_appendn(sb, "\"", 1);
+	while (*p) {
+		size_t n = 0;
+
+		while (p[n] && p[n] >= 0x20 && p[n] != '"' && p[n] != '\\')
+			n++;
+		sb_appendn(sb, (const char *) p, n);
+		p += n;
+		if (!*p)
+			break;
+		switch (*p) {
+		case '"': sb_appendn(sb, "\\\"", 2); break;
+		case '\\': sb_appendn(sb, "\\\\", 2); break;
+		case '\b': sb_appendn(sb, "\\b", 2); break;
+		case '\f': sb_appendn(sb, "\\f", 2); break;
+		case '\n': sb_appendn(sb, "\\n", 2); break;
+		case '\r': sb_appendn(sb, "\\r", 2); break;
+		case '\t': sb_appendn(sb, "\\t", 2); break;
+		default: {
+			char u[8];
+
+			snprintf(u, sizeof(u), "\\u%04X", *p);
+			sb_appendn(sb, u, 6);
+		}
+		}
+		p++;
+	}
+	sb_appendn(sb, "\"", 1);
+}
+
+void
+util_json_append_real(StrBuf *sb, double d)
+{
+	char buf[40], *e;
+	int n = snprintf(buf, sizeof(buf), "%.17g", d);
+
+	if (!strchr(buf, '.') && !strchr(buf, 'e')) {
+		memcpy(buf + n, ".0", 3);
+		n += 2;
+	}
+	/* jansson drops the exponent's '+' and leading zeros: 1e+20 -> 1e20 */
+	if ((e = strchr(buf, 'e'))) {
+		char *start = e + 1, *q = start + 1;
+
+		if (*start == '-')
+			start++;
+		while (*q == '0')
+			q++;
+		if (q != start) {
+			memmove(start, q, strlen(q) + 1);
+			n = (int) strlen(buf);
+		}
+	}
+	sb_appendn(sb, buf, n);
 }
 
 int

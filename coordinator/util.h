@@ -44,11 +44,17 @@ void util_strlcpy(char *dst, const char *src, size_t dstsize);
 
 
 
-/* A list of text query parameters; $n in SQL is index n-1. */
+/*
+ * A list of query parameters; $n in SQL is index n-1.  Parameters are text
+ * unless added with params_add_binary (then sent in binary format, e.g. a
+ * vector in pgvector's wire layout, which the worker reads without parsing
+ * decimal text).
+ */
 typedef struct ParamList {
 	int n;
 	int cap;
 	char **v;	/* owned; NULL means SQL NULL */
+	int *len;	/* per parameter: -1 text, else the byte length of a binary value */
 } ParamList;
 
 void params_init(ParamList *pl);
@@ -56,6 +62,47 @@ void params_free(ParamList *pl);
 /* Append a copy of s (may be NULL) and return its placeholder number. */
 int params_add(ParamList *pl, const char *s);
 int params_add_owned(ParamList *pl, char *s);
+/* Append a copy of len bytes, sent in binary format; returns its number. */
+int params_add_binary(ParamList *pl, const void *data, int len);
+/* Append copies of every parameter of src (binary ones stay binary). */
+void params_append(ParamList *dst, const ParamList *src);
+/* Is any parameter binary (then paramLengths/paramFormats are needed). */
+bool params_any_binary(const ParamList *pl);
+
+/*
+ * A float4 vector in the binary wire layout of the vector type (pgvector's:
+ * int16 dim, int16 0, dim float4, all big-endian), malloc'd; *len is set.
+ */
+char *util_vector_binary(const float *x, int dim, int *len);
+
+/*
+ * Fast paths for the JSON bodies of searches and upserts (api_points.c).
+ * They accept only what they can read exactly as jansson would; whenever
+ * they return false / -1 the caller uses jansson, which then also produces
+ * the precise error message, so behaviour never depends on the fast path.
+ *
+ * util_json_float_array: s[0] must be '['; reads a plain array of JSON
+ * numbers (strict JSON number grammar) into out as float4, each number read
+ * as the nearest double and then rounded to float4 (what jansson's strtod
+ * and a (float) cast give), -0 read as 0.  Returns the count, or -1 when
+ * the text is anything else (another element type, malformed, more than
+ * maxn elements, an integer jansson would call too big, or a value that is
+ * not finite or beyond +-3.4e38).  *consumed is set past the ']'.
+ */
+int util_json_float_array(const char *s, size_t len, float *out, int maxn, size_t *consumed);
+/*
+ * Find the value of key in the JSON object that is the whole of s (top
+ * level only; members nested deeper are skipped).  True with [*vstart,
+ * *vend) the value's bytes when the key occurs exactly once and the text up
+ * to the end of the object scans cleanly; false otherwise (including keys
+ * with escapes, which the caller leaves to jansson).
+ */
+bool util_json_top_key(const char *s, size_t len, const char *key, size_t *vstart,
+					   size_t *vend);
+/* Append s as a JSON string, escaped exactly as jansson's compact dump. */
+void util_json_append_string(StrBuf *sb, const char *s);
+/* Append d as a JSON real, formatted exactly as jansson's dump ("%.17g"). */
+void util_json_append_real(StrBuf *sb, double d);
 
 
 /*

@@ -41,8 +41,12 @@ struct PgConn {
 	struct event *cev;		/* one-shot watch while connecting */
 	struct event *ctimer;	/* connect deadline */
 	PgJob *job;
+	char **prep;			/* SQL of the statements prepared here: "vx<i>" */
+	int nprep;				/* entries used (NULL ones failed to prepare) */
 	PgConn *next;
 };
+
+#define WC_PREPARED_MAX 64
 
 struct PgPool {
 	int node_id;
@@ -71,6 +75,7 @@ static struct evdns_base *wc_dns;
 static PgPool *wc_pools;
 
 static void conn_start(PgPool *pool);
+static void prep_clear(PgConn *c);
 static void conn_destroy(PgConn *c, const char *why);
 static void conn_dispatch(PgConn *c);
 static void conn_read_cb(evutil_socket_t fd, short what, void *arg);
@@ -286,8 +291,7 @@ pgjob_add(PgJob *job, const char *sql, const ParamList *params)
 	s->sql = xstrdup(sql);
 	params_init(&s->params);
 	if (params)
-		for (int i = 0; i < params->n; i++)
-			params_add(&s->params, params->v[i]);
+		params_append(&s->params, params);
 	return job->nstmts++;
 }
 
@@ -295,6 +299,15 @@ int
 pgjob_add0(PgJob *job, const char *sql)
 {
 	return pgjob_add(job, sql, NULL);
+}
+
+int
+pgjob_add_prepared(PgJob *job, const char *sql, const ParamList *params)
+{
+	int i = pgjob_add(job, sql, params);
+
+	job->stmts[i].prepare = true;
+	return i;
 }
 
 static void
@@ -446,6 +459,7 @@ pgjob_free(PgJob *job)
 			PQclear(job->results[i]);
 	}
 	free(job->stmts);
+	free(job->slots);
 	free(job->results);
 	free(job->errmsg);
 	free(job);
@@ -478,6 +492,8 @@ conn_destroy(PgConn *c, const char *why)
 	if (c->pg)
 		PQfinish(c->pg);
 	c->job = NULL;
+	prep_clear(c);
+	free(c->prep);
 	free(c);
 	if (job) {
 		job->conn = NULL;
@@ -849,6 +865,81 @@ conn_flush(PgConn *c)
 	conn_want_write(c, r == 1);
 }
 
+static void
+prep_clear(PgConn *c)
+{
+	for (int i = 0; i < c->nprep; i++) {
+		free(c->prep[i]);
+		c->prep[i] = NULL;
+	}
+	c->nprep = 0;
+}
+
+/* The cache index of a statement prepared on c, or -1. */
+static int
+prep_find(PgConn *c, const char *sql)
+{
+	for (int i = 0; i < c->nprep; i++)
+		if (c->prep[i] && strcmp(c->prep[i], sql) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Queue one statement in the connection's pipeline: as a named prepared
+ * statement when asked for (preparing it first on this connection if
+ * needed), else unnamed.  Binary parameters (a vector in its wire layout)
+ * go with their lengths and format 1.  Records each pipeline item in
+ * job->slots so that conn_collect knows which results are whose.
+ */
+static bool
+stmt_send(PgConn *c, PgJob *job, int si)
+{
+	const PgStmt *s = &job->stmts[si];
+	const ParamList *pl = &s->params;
+	int fmts[16], *fmt = NULL, e = -1;
+	char name[16];
+	bool ok;
+
+	if (s->prepare && (e = prep_find(c, s->sql)) < 0) {
+		if (c->nprep == WC_PREPARED_MAX) {
+			if (!PQsendQueryParams(c->pg, "DEALLOCATE ALL", 0, NULL, NULL, NULL, NULL, 0))
+				return false;
+			/* Prepares earlier in this pipeline no longer map to cache
+			 * entries (their indices are about to be reused) */
+			for (int k = 0; k < job->nitems; k++)
+				if (job->slots[k] <= -2)
+					job->slots[k] = -1;
+			job->slots[job->nitems++] = -1;
+			prep_clear(c);
+		}
+		if (!c->prep)
+			c->prep = xcalloc(WC_PREPARED_MAX, sizeof(char *));
+		e = c->nprep++;
+		c->prep[e] = xstrdup(s->sql);
+		snprintf(name, sizeof(name), "vx%d", e);
+		if (!PQsendPrepare(c->pg, name, s->sql, pl->n, NULL))
+			return false;
+		job->slots[job->nitems++] = -2 - e;
+	}
+	if (params_any_binary(pl)) {
+		fmt = pl->n <= 16 ? fmts : xmalloc(sizeof(int) * pl->n);
+		for (int i = 0; i < pl->n; i++)
+			fmt[i] = pl->len[i] >= 0 ? 1 : 0;
+	}
+	if (e >= 0) {
+		snprintf(name, sizeof(name), "vx%d", e);
+		ok = PQsendQueryPrepared(c->pg, name, pl->n, (const char *const *) pl->v,
+								 fmt ? pl->len : NULL, fmt, 0);
+	} else
+		ok = PQsendQueryParams(c->pg, s->sql, pl->n, NULL, (const char *const *) pl->v,
+							   fmt ? pl->len : NULL, fmt, 0);
+	if (fmt && fmt != fmts)
+		free(fmt);
+	job->slots[job->nitems++] = si;
+	return ok;
+}
+
 /* Give the next queued job, if any, to an idle connection and send it. */
 static void
 conn_dispatch(PgConn *c)
@@ -866,13 +957,12 @@ conn_dispatch(PgConn *c)
 	job->conn = c;
 	job->recv = 0;
 	job->results = xcalloc(job->nstmts, sizeof(PGresult *));
+	job->nitems = 0;
+	job->slots = xrealloc(job->slots, sizeof(int) * (3 * job->nstmts + 1));
 	c->job = job;
 	c->state = WC_BUSY;
 	for (int i = 0; i < job->nstmts; i++) {
-		PgStmt *s = &job->stmts[i];
-
-		if (!PQsendQueryParams(c->pg, s->sql, s->params.n, NULL,
-							   (const char *const *) s->params.v, NULL, NULL, 0)) {
+		if (!stmt_send(c, job, i)) {
 			conn_destroy(c, PQerrorMessage(c->pg));
 			return;
 		}
@@ -881,6 +971,7 @@ conn_dispatch(PgConn *c)
 		conn_destroy(c, PQerrorMessage(c->pg));
 		return;
 	}
+	job->sent_us = util_now_us();
 	conn_flush(c);
 }
 
@@ -897,7 +988,7 @@ conn_collect(PgConn *c)
 
 		if (!r) {
 			job->recv++;
-			if (job->recv > job->nstmts + 1) {
+			if (job->recv > job->nitems + 1) {
 				conn_destroy(c, "protocol confusion in pipeline");
 				return;
 			}
@@ -906,6 +997,7 @@ conn_collect(PgConn *c)
 		st = PQresultStatus(r);
 		if (st == PGRES_PIPELINE_SYNC) {
 			PQclear(r);
+			job->done_us = util_now_us();
 			if (!job->errmsg) {
 				job->ok = true;
 				c->pool->up = true;
@@ -928,12 +1020,21 @@ conn_collect(PgConn *c)
 			if (ss && (strncmp(ss, "57P", 3) == 0 || strncmp(ss, "08", 2) == 0))
 				job->conn_error = true;
 		}
-		if (job->recv < job->nstmts && st != PGRES_PIPELINE_ABORTED) {
-			if (job->results[job->recv])
-				PQclear(job->results[job->recv]);
-			job->results[job->recv] = r;
-		} else
-			PQclear(r);
+		{
+			int slot = job->recv < job->nitems ? job->slots[job->recv] : -1;
+
+			if (slot <= -2 && st != PGRES_COMMAND_OK && c->prep[-slot - 2]) {
+				/* not prepared after all (error, or the pipeline aborted first) */
+				free(c->prep[-slot - 2]);
+				c->prep[-slot - 2] = NULL;
+			}
+			if (slot >= 0 && st != PGRES_PIPELINE_ABORTED) {
+				if (job->results[slot])
+					PQclear(job->results[slot]);
+				job->results[slot] = r;
+			} else
+				PQclear(r);
+		}
 	}
 	(void) failed;
 }

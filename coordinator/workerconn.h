@@ -32,6 +32,7 @@ typedef void (*PgJobCallback)(PgJob *job, void *arg);
 typedef struct PgStmt {
 	char *sql;
 	ParamList params;
+	bool prepare;		/* run as a named statement prepared once per connection */
 } PgStmt;
 
 struct PgJob {
@@ -45,6 +46,8 @@ struct PgJob {
 	char *errmsg;
 	char node[64];		/* pool name, for error messages */
 	int timeout_ms;		/* deadline from submission; 0: none */
+	uint64_t sent_us;	/* util_now_us() when the pipeline went out */
+	uint64_t done_us;	/* ... and when its Sync came back (0 if it did not) */
 	PgJobCallback cb;
 	void *arg;
 	/* internal */
@@ -54,6 +57,8 @@ struct PgJob {
 	PgJob *qnext;
 	int recv;
 	bool queued;
+	int nitems;			/* pipeline items sent: statements plus Prepare / DEALLOCATE */
+	int *slots;			/* per item: statement index, -1 discard, <= -2 a Prepare */
 };
 
 void workerconn_init(struct event_base *base, struct evdns_base *dns);
@@ -109,6 +114,16 @@ PgJob *pgjob_new(PgJobCallback cb, void *arg);
 /* Add a statement; params are copied.  Returns the statement index. */
 int pgjob_add(PgJob *job, const char *sql, const ParamList *params);
 int pgjob_add0(PgJob *job, const char *sql);
+/*
+ * As pgjob_add, for a statement run often with the same text (a search's
+ * prelude and shard query): each connection prepares it once, as a named
+ * statement, and then only binds and executes it, so the worker skips
+ * parsing and, once PostgreSQL settles on a generic plan, planning.  A
+ * connection keeps at most 64 (WC_PREPARED_MAX) and then starts over with
+ * a DEALLOCATE ALL in the pipeline.  A Prepare that fails (or is aborted
+ * with its pipeline) is forgotten, so the next use prepares again.
+ */
+int pgjob_add_prepared(PgJob *job, const char *sql, const ParamList *params);
 /* Queue the job on the pool; the callback runs later, never inside. */
 void pgjob_submit(PgPool *pool, PgJob *job);
 /* Stop a job that has not called back; its callback will not run. */

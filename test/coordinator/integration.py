@@ -64,6 +64,7 @@ class Client:
                 self.conn.request(method, path, body=data, headers=h)
                 r = self.conn.getresponse()
                 text = r.read()
+                self.last_headers = dict(r.getheaders())
                 if r.getheader("Connection", "").lower() == "close":
                     self.conn.close()
                     self.conn = None
@@ -457,6 +458,40 @@ def run_tests(c, st):
     s, b = c.req("POST", "/v1/collections/s4r2/search", {"vector": q, "k": 3, "with_vector": True, "with_payload": False})
     check("search-with-vector", s == 200 and all("vector" in r and "payload" not in r and r["vector"] == data["s4r2"][r["id"]][0] for r in b["results"]), b)
 
+    # the vector fast path (read without jansson's values) answers as the
+    # generic path does; an escaped key makes the coordinator use the latter
+    q = mkvec()
+    s1, b1 = c.req("POST", "/v1/collections/s4r2/search", raw=json.dumps({"vector": q, "k": 5, "ef_search": 500}).encode())
+    s2, b2 = c.req("POST", "/v1/collections/s4r2/search",
+                   raw=('{"vect\\u006fr": %s, "k": 5, "ef_search": 500}' % json.dumps(q)).encode())
+    check("search-fast-path-equals-generic", s1 == 200 and b1 == b2, (s1, s2, b1, b2))
+    s1, b1 = c.req("POST", "/v1/collections/s4r2/search",
+                   raw=('{"vector": %s, "vector": %s, "k": 5}' % (json.dumps(q), json.dumps(q))).encode())
+    check("search-duplicate-vector-key", s1 == 400 and is_error(b1, "INVALID_JSON"), (s1, b1))
+    spelled = "[" + ",".join(["-0", "1E0", "2.5e-1", "3"] + ["%.17g" % x for x in q[4:]]) + "]"
+    s1, b1 = c.req("POST", "/v1/collections/s4r2/search", raw=('{"k": 3, "ef_search": 500, "vector": %s}' % spelled).encode())
+    s2, b2 = c.req("POST", "/v1/collections/s4r2/search", {"k": 3, "ef_search": 500, "vector": [0.0, 1.0, 0.25, 3.0] + q[4:]})
+    check("search-fast-path-number-spellings", s1 == 200 and b1 == b2, (s1, b1, b2))
+    # Server-Timing: the slowest worker's own time fits inside the round trip
+    # the coordinator saw (a stale transaction start would not), also after an
+    # idle second on the connection
+    timing_ok = True
+    for _ in range(2):
+        time.sleep(1.1)
+        s1, b1 = c.req("POST", "/v1/collections/s4r2/search", {"vector": mkvec(), "k": 5})
+        stime = getattr(c, "last_headers", {}).get("Server-Timing", "")
+        parts = dict(p.strip().split(";dur=") for p in stime.split(",") if ";dur=" in p)
+        timing_ok = timing_ok and s1 == 200 and set(parts) == {"parse", "shard", "worker", "merge"} and \
+            0 < float(parts["worker"]) <= float(parts["shard"]) + 0.5
+    check("search-server-timing", timing_ok, stime)
+    # more distinct shard statements than a connection keeps prepared (64):
+    # it starts over (DEALLOCATE ALL) and every answer stays right
+    ok = True
+    for k in range(1, 81):
+        s1, b1 = c.req("POST", "/v1/collections/s4r2/search", {"vector": q, "k": k, "with_payload": k % 2 == 0})
+        ok = ok and s1 == 200 and len(b1["results"]) == k and (("payload" in b1["results"][0]) == (k % 2 == 0))
+    check("search-prepared-statements-start-over", ok, (s1, b1 if s1 != 200 else None))
+
     # batch search equals single searches
     qs = [mkvec() for _ in range(5)]
     s, b = c.req("POST", "/v1/collections/s3r3/search/batch", {"searches": [{"vector": x, "k": 7} for x in qs]})
@@ -528,6 +563,22 @@ def run_tests(c, st):
     lines.insert(20, json.dumps({"id": "bad", "vector": [1]}))
     s, b = c.req("POST", "/v1/collections/s1r1/points/import", raw=("\n".join(lines) + "\n").encode())
     check("import-ndjson", s == 200 and b["imported"] == 300 and [e["line"] for e in b["errors"]] == [11, 21], b)
+
+    # the import's vector fast path stores what jansson's path stores (an
+    # escaped key, or a repeated one, goes the generic way: the last wins)
+    c.req("POST", "/v1/collections", {"name": "fastpath", "dimension": dim, "shards": 2})
+    v = mkvec()
+    spelled = "[" + ",".join(["-0", "1E0", "2.5e-1"] + ["%.17g" % x for x in v[3:]]) + "]"
+    want = [0.0, 1.0, 0.25] + v[3:]
+    raw = ('{"id":"fp-1","vector":%s}\n{"id":"fp-2","vect\\u006fr":%s}\n{"id":"fp-3","vector":[1],"vector":%s}\n'
+           % (spelled, spelled, spelled))
+    s, b = c.req("POST", "/v1/collections/fastpath/points/import", raw=raw.encode())
+    s2, b2 = c.req("POST", "/v1/collections/fastpath/points/get", {"ids": ["fp-1", "fp-2", "fp-3"], "with_vector": True})
+    got = {p["id"]: p["vector"] for p in (b2 or {}).get("points", [])}
+    check("import-fast-path-equals-generic", s == 200 and b.get("imported") == 3 and got.get("fp-1") is not None
+          and got.get("fp-1") == got.get("fp-2") == got.get("fp-3")
+          and all(abs(x - y) <= 1e-6 * max(1.0, abs(y)) for x, y in zip(got["fp-1"], want)), (b, got))
+    c.req("DELETE", "/v1/collections/fastpath")   # later checks count every shard table
 
     # streamed import larger than max_body_bytes (8 MiB here): parsed as it arrives
     s, b = c.req("POST", "/v1/collections", {"name": "imp", "dimension": 16, "shards": 2})

@@ -417,11 +417,187 @@ test_float4(void)
 	ok(strcmp(buf, "-3") == 0, "float4: -3 -> %s", buf);
 }
 
+/* ---- JSON fast paths and binary parameters (util.c) ---- */
+
+/* The floats jansson's generic path gives for an array text, or -1. */
+static int
+jansson_floats(const char *text, float *out, int maxn)
+{
+	json_t *a = json_loads(text, JSON_DECODE_ANY, NULL), *e;
+	size_t i;
+	int n = -1;
+
+	if (json_is_array(a) && (int) json_array_size(a) <= maxn) {
+		n = (int) json_array_size(a);
+		json_array_foreach(a, i, e) {
+			double d = json_number_value(e);
+
+			if (!json_is_number(e) || !isfinite(d) || fabs(d) > 3.4e38) {
+				n = -1;
+				break;
+			}
+			out[i] = (float) d;
+			if (out[i] == 0)
+				out[i] = 0;
+		}
+	}
+	json_decref(a);
+	return n;
+}
+
+static void
+test_json_fast(void)
+{
+	static float got[4096], want[4096];
+	const char *bad[] = {"[1,]", "[01]", "[1.]", "[.5]", "[+1]", "[NaN]", "[1e400]", "[\"1\"]",
+						 "[1 2]", "[[1]]", "[3.5e38]", "[-]", "[1e]", "[null]", "[true]",
+						 "[123456789012345678901]", "[1", "1", "[Infinity]", "[0x10]"};
+	int bad_ok = 0, n, mism = 0, total = 0;
+	size_t used, a, b;
+	char *text;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (util_json_float_array(bad[i], strlen(bad[i]), got, 4096, &used) < 0)
+			bad_ok++;
+		else
+			printf("# accepted %s\n", bad[i]);
+	ok(bad_ok == (int) (sizeof(bad) / sizeof(bad[0])),
+	   "json floats: %d malformed or out-of-range arrays left to jansson", bad_ok);
+	ok(util_json_float_array("[1,2,3]", 7, got, 2, &used) < 0,
+	   "json floats: more elements than asked for are refused");
+	n = util_json_float_array("[ ]x", 4, got, 4, &used);
+	ok(n == 0 && used == 3, "json floats: [ ] -> 0 elements, %zu bytes", used);
+	n = util_json_float_array("[ -0 , 1E+2,2.5e-1 ]", 20, got, 4, &used);
+	ok(n == 3 && used == 20 && got[0] == 0 && !signbit(got[0]) && got[1] == 100 &&
+	   got[2] == 0.25f, "json floats: -0 -> 0, exponents, whitespace");
+	/* random numbers in many spellings read exactly as jansson reads them */
+	srand(11);
+	for (int round = 0; round < 200; round++) {
+		StrBuf sb;
+
+		sb_init(&sb);
+		sb_append(&sb, "[");
+		for (int i = 0; i < 1000; i++) {
+			double m = ((double) rand() / RAND_MAX - 0.5) * pow(10, rand() % 40 - 20);
+			const char *fmt[] = {"%.17g", "%.9g", "%g", "%.3f", "%.0f", "%.20e", "%.25f"};
+			char num[64];
+
+			snprintf(num, sizeof(num), fmt[rand() % 7], m);
+			if (rand() % 10 == 0)
+				snprintf(num, sizeof(num), "%d", rand() % 100000 - 50000);
+			sb_append(&sb, i ? "," : "");
+			sb_append(&sb, num);
+		}
+		sb_append(&sb, "]");
+		text = sb.data;
+		n = util_json_float_array(text, sb.len, got, 4096, &used);
+		if (n != jansson_floats(text, want, 4096) || (n >= 0 && used != sb.len)) {
+			if (mism < 3)
+				printf("# round %d: %d elements vs jansson's %d\n", round, n,
+					   jansson_floats(text, want, 4096));
+			mism++;
+		} else
+			for (int i = 0; i < n; i++, total++)
+				if (memcmp(&got[i], &want[i], sizeof(float)) != 0) {
+					if (mism < 3)
+						printf("# element %d of round %d: %.9g vs %.9g\n", i, round,
+							   got[i], want[i]);
+					mism++;
+				}
+		sb_free(&sb);
+	}
+	ok(mism == 0 && total > 100000, "json floats: %d random numbers read exactly as jansson does",
+	   total);
+
+	text = "{\"k\":1, \"filter\":{\"vector\":[3]}, \"s\":\"a\\\"vector\\\":[9]\", "
+		   "\"vector\" : [1,2] ,\"x\":[{}]}";
+	ok(util_json_top_key(text, strlen(text), "vector", &a, &b) &&
+	   strncmp(text + a, "[1,2]", b - a) == 0 && b - a == 5,
+	   "json top key: the top-level member only, past nested ones and strings");
+	text = "{\"vector\":[1],\"vector\":[2]}";
+	ok(!util_json_top_key(text, strlen(text), "vector", &a, &b),
+	   "json top key: a duplicate key is left to jansson");
+	text = "{\"vec\\u0074or\":[1]}";
+	ok(!util_json_top_key(text, strlen(text), "vector", &a, &b),
+	   "json top key: escaped keys are left to jansson");
+	text = "{\"vector\":[1]";
+	ok(!util_json_top_key(text, strlen(text), "vector", &a, &b),
+	   "json top key: an unterminated object is left to jansson");
+	text = "{\"vectors\":[1], \"vecto\":2}";
+	ok(!util_json_top_key(text, strlen(text), "vector", &a, &b),
+	   "json top key: other keys with the same prefix do not match");
+	{
+		float x[2] = {1.0f, -2.5f};
+		int len;
+		char *bin = util_vector_binary(x, 2, &len);
+		const unsigned char want_bin[] = {0, 2, 0, 0, 0x3f, 0x80, 0, 0, 0xc0, 0x20, 0, 0};
+
+		ok(len == 12 && memcmp(bin, want_bin, 12) == 0,
+		   "vector binary: int16 dim, int16 0, big-endian float4");
+		free(bin);
+	}
+	{
+		const double reals[] = {0.0, 1.0, -2.5, 1e20, 1e-5, 123456.789, 1e300, 3.0e-310,
+								0.1, 482.29658924773662};
+		const char *strs[] = {"plain", "q\"b\\s/", "\n\t\r\b\f\x01\x1f\x7f", "\xc3\xa9t\xc3\xa9"};
+		int same = 0;
+
+		for (size_t i = 0; i < sizeof(reals) / sizeof(reals[0]); i++) {
+			StrBuf sb;
+			json_t *j = json_real(reals[i]);
+			char *d = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+
+			sb_init(&sb);
+			util_json_append_real(&sb, reals[i]);
+			if (strcmp(sb.data, d) == 0)
+				same++;
+			else
+				printf("# real %s vs jansson %s\n", sb.data, d);
+			sb_free(&sb);
+			free(d);
+			json_decref(j);
+		}
+		for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+			StrBuf sb;
+			json_t *j = json_string(strs[i]);
+			char *d = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+
+			sb_init(&sb);
+			util_json_append_string(&sb, strs[i]);
+			if (strcmp(sb.data, d) == 0)
+				same++;
+			else
+				printf("# string %s vs jansson %s\n", sb.data, d);
+			sb_free(&sb);
+			free(d);
+			json_decref(j);
+		}
+		ok(same == 14, "json writers: reals and strings byte-identical to jansson's dump (%d/14)",
+		   same);
+	}
+	{
+		ParamList a, b;
+
+		params_init(&a);
+		params_init(&b);
+		params_add(&a, "text");
+		params_add_binary(&a, "\0\1\2", 3);
+		params_add(&a, NULL);
+		params_append(&b, &a);
+		ok(b.n == 3 && b.len[0] == -1 && strcmp(b.v[0], "text") == 0 && b.len[1] == 3 &&
+		   memcmp(b.v[1], "\0\1\2", 3) == 0 && b.v[2] == NULL && params_any_binary(&b),
+		   "params: binary values copied with their lengths, text and NULL kept");
+		params_free(&a);
+		params_free(&b);
+	}
+}
+
 int
 main(void)
 {
 	test_pgarray();
 	test_float4();
+	test_json_fast();
 	test_hash();
 	test_filter();
 	test_merge();
