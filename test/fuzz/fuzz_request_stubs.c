@@ -306,6 +306,17 @@ fanout_start(ShardMap *map, const SmCollection *c, const bool *touched, const ch
 	return f;
 }
 
+Fanout *
+fanout_start_flags(ShardMap *map, const SmCollection *c, const bool *touched,
+				   const char *prelude, const ParamList *prelude_params,
+				   FanoutBuild build, void *build_arg, FanoutDone done, void *done_arg,
+				   unsigned flags)
+{
+	(void) flags;
+	return fanout_start(map, c, touched, prelude, prelude_params, build, build_arg, done,
+						done_arg);
+}
+
 void
 fanout_cancel(Fanout *f)
 {
