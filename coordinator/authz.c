@@ -31,6 +31,7 @@
 #include "config.h"
 #include "log.h"
 #include "metadata.h"
+#include "obs.h"
 #include "quota.h"
 #include "ratelimit.h"
 #include "shardmap.h"
@@ -510,9 +511,28 @@ authz_audit(HttpRequest *req, const char *actor, const char *action, const char 
 
 /* ---- the decision ---- */
 
+/*
+ * The metric label of a refusal: a handful of fixed words, never the
+ * message itself (which may grow new wordings, and labels must stay few).
+ */
+static const char *
+failure_kind(const char *reason)
+{
+	if (!reason || strstr(reason, "required") || strstr(reason, "missing"))
+		return "missing";
+	if (strstr(reason, "expired"))
+		return "expired";
+	if (strstr(reason, "revoked") || strstr(reason, "logged out") || strstr(reason, "reuse"))
+		return "revoked";
+	if (strstr(reason, "email or password"))
+		return "bad_password";
+	return "invalid";
+}
+
 void
 authz_respond_401(HttpRequest *req, const char *reason)
 {
+	obs_auth_failure(failure_kind(reason));
 	free(req->extra_headers);
 	req->extra_headers = xstrdup("WWW-Authenticate: Bearer realm=\"vectron\"\r\n");
 	http_respond_error(req, 401, "UNAUTHORIZED", "%s", reason);
@@ -702,6 +722,7 @@ decide(HttpRequest *req, bool respond)
 
 	if (respond && !ratelimit_take(az_rl_ip, req->peer_ip, util_now_ms(), 1, &retry)) {
 		req->extra_headers = xasprintf("Retry-After: %d\r\n", retry);
+		obs_rate_limited();
 		http_respond_error(req, 429, "RATE_LIMITED",
 						   "too many requests from this address; retry after %d s", retry);
 		return false;
@@ -739,6 +760,7 @@ decide(HttpRequest *req, bool respond)
 					 az_caller.claims.key_id : az_caller.claims.sub);
 			if (!ratelimit_take(az_rl_key, rl_key, util_now_ms(), 1, &retry)) {
 				req->extra_headers = xasprintf("Retry-After: %d\r\n", retry);
+				obs_rate_limited();
 				http_respond_error(req, 429, "RATE_LIMITED",
 								   "too many requests for this credential; retry after %d s",
 								   retry);
@@ -787,8 +809,10 @@ decide(HttpRequest *req, bool respond)
 		return false;
 	if (d == RBAC_UNAUTHORIZED)
 		authz_respond_401(req, why ? why : (reason ? reason : "authentication required"));
-	else
+	else {
+		obs_auth_failure("forbidden");
 		http_respond_error(req, 403, "FORBIDDEN", "%s", reason ? reason : "not allowed");
+	}
 	return false;
 }
 

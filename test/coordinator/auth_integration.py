@@ -605,6 +605,26 @@ def run_tests(c, cb, st, keyfile, pubpem):
     s, b = c.req("GET", "/v1/collections", token=tl)
     check("ratelimit:per-coordinator", s == 200, (s, b))
 
+    # ---- refusals are counted in /metrics, by a fixed set of reasons
+    def metric_sum(cl, name, label=None):
+        s, b = cl.req("GET", "/metrics", token=admin)
+        total = 0.0
+        for line in (b or {}).get("_raw", "").splitlines():
+            if line.startswith(name) and (label is None or label in line):
+                total += float(line.rsplit(" ", 1)[1])
+        return s, total
+    s, n429 = metric_sum(cb, "vectron_rate_limited_total")
+    check("metrics:rate-limited-counted", s == 200 and n429 >= codes.count(429) >= 1, (s, n429, codes))
+    s, nexp = metric_sum(c, "vectron_auth_failures_total", 'reason="expired"')
+    s2, nforb = metric_sum(c, "vectron_auth_failures_total", 'reason="forbidden"')
+    s3, ninv = metric_sum(c, "vectron_auth_failures_total", 'reason="invalid"')
+    check("metrics:auth-failures-by-reason", s == 200 and nexp >= 1 and nforb >= 1 and ninv >= 1,
+          (s, nexp, nforb, ninv))
+    s, before = metric_sum(c, "vectron_auth_failures_total", 'reason="missing"')
+    c.req("GET", "/v1/keys")
+    s, after = metric_sum(c, "vectron_auth_failures_total", 'reason="missing"')
+    check("metrics:missing-credential-counted", after == before + 1, (before, after))
+
     # ---- user deletion: cascade, collections handed to the admin
     ka2 = mkkey(c, alice, "write", colls=("cw",))
     s, b = c.req("DELETE", "/v1/admin/users/%d" % alice_id, token=admin)
