@@ -354,6 +354,16 @@ def rate_limits(a, b, admin):
           (one_ok, expect1, one_no))
     check("ratelimit:two-coordinators-about-2x", 1.6 <= two_ok / max(one_ok, 1) <= 2.4 and two_no > 0,
           (two_ok, one_ok))
+    # every 429 of this coordinator is counted in its /metrics
+    conn = http.client.HTTPConnection("127.0.0.1", a.port, timeout=30)
+    conn.request("GET", "/metrics", headers={"Authorization": "Bearer " + admin})
+    r = conn.getresponse()
+    text = r.read().decode(errors="replace")
+    conn.close()
+    n429 = sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
+               if l.startswith("vectron_rate_limited_total"))
+    check("ratelimit:429s-counted-in-metrics", r.status == 200 and n429 >= one_no > 0,
+          (r.status, n429, one_no))
     say("   Retry-After values on 429: %s" % sorted(set(ra for ra, _ in ras)))
     check("ratelimit:429-retry-after", ras and all(ra is not None and int(ra) >= 1 and code == "RATE_LIMITED"
                                                    for ra, code in ras), ras[:5])
