@@ -41,9 +41,11 @@ sys.path.insert(0, os.path.join(ROOT, "test", "coordinator"))
 
 WORKERS = 3
 SETTINGS = {
-    # 55: streamed import beyond the body limit, 413s; quick deadline failover
+    # 55: streamed import beyond the body limit, 413s; worker deadlines of
+    # `cluster up`'s 10 s (55's deadline test sets 2 s for itself: a short
+    # deadline for everything made a loaded machine's slow queries fail)
     "max_body_bytes": str(8 << 20),
-    "worker_timeout_ms": "2000",
+    "worker_timeout_ms": "10000",
     # 56, 59: cheap argon2, open registration, no rate limit in the way of
     # the suites' request streams (56 tests limits on its own coordinator B)
     "auth_argon2_t": "1",
@@ -161,8 +163,11 @@ def heal(d, after=""):
             acts.append("node %s removed" % n["name"])
         elif n.get("state") not in (None, "active"):
             return False, acts + ["node %s is %s" % (n["name"], n.get("state"))]
-    # workers up and every placement active (a stale one is repaired on its own)
-    end = time.time() + 30
+    # workers up; placements a suite left stale are repaired on their own
+    # when they have an active replica: wait a little for that, but a
+    # collection a suite broke for good (rf 1 on a node that missed a
+    # write) is only reported, since no other suite uses it
+    end = time.time() + 15
     while True:
         s, b, _ = cl.request("GET", "/v1/admin/nodes")
         nodes_ok = s == 200 and {n["name"] for n in b["nodes"] if n["up"]} == want
@@ -177,8 +182,12 @@ def heal(d, after=""):
         if nodes_ok and names is not None and not stale:
             break
         if time.time() > end:
-            return False, acts + ["not healthy: nodes_ok=%s stale=%s" % (nodes_ok, stale[:5])]
-        time.sleep(0.3)
+            if not nodes_ok or names is None:
+                return False, acts + ["not healthy: nodes up %s, collections listed %s"
+                                      % (nodes_ok, names is not None)]
+            acts.append("placements still stale (left as they are): %s" % ", ".join(stale[:8]))
+            break
+        time.sleep(0.5)
     return True, acts
 
 
