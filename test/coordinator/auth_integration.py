@@ -182,7 +182,9 @@ def main():
         r = subprocess.run([sys.executable, CLI, "cluster", "env", "--dir", CLUSTER],
                            capture_output=True, text=True)
         ex = dict(l[len("export "):].split("=", 1) for l in r.stdout.splitlines() if l.startswith("export "))
-        check("cli:env", r.returncode == 0 and set(ex) == {"VECTRON_URL", "VECTRON_API_KEY", "VECTRON_TOKEN"} and
+        # (a --tls cluster adds the CA file to trust)
+        want_env = {"VECTRON_URL", "VECTRON_API_KEY", "VECTRON_TOKEN"} | ({"VECTRON_CA_FILE"} if CL.ca else set())
+        check("cli:env", r.returncode == 0 and set(ex) == want_env and
               ex["VECTRON_API_KEY"] == cred["api_key"], sorted(ex))
         if "VECTRON_TOKEN" in ex:
             secret(ex["VECTRON_TOKEN"])

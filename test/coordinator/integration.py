@@ -576,7 +576,8 @@ def run_tests(c, st):
     # ---- nodes: drain, remove with placements, remove empty node
     s, b = c.req("DELETE", "/v1/admin/nodes/w1")
     check("nodes-remove-with-placements-409", s == 409 and is_error(b, "NODE_HAS_PLACEMENTS"), (s, b))
-    w4 = vectron.pg_start_instance(CLUSTER, "w4", True, st["pgbin"])
+    # on a --tls cluster the new worker is SSL-only too (the coordinator verifies it)
+    w4 = vectron.pg_start_instance(CLUSTER, "w4", True, st["pgbin"], **({"tls": True} if st.get("tls") else {}))
     s, b = c.req("POST", "/v1/admin/nodes", {"name": "w4", "host": "localhost", "port": w4["port"]})
     check("nodes-add-by-hostname", s == 201, (s, b))
     s, b = c.req("POST", "/v1/admin/nodes/w4/drain")
@@ -626,6 +627,7 @@ def run_tests(c, st):
         locker.stdin.flush()
         time.sleep(0.5)
         waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'vectron-coordinator%' AND wait_event_type = 'Lock'"
+        h0 = CL.log_offset()    # the log of this test only (a deadline may have passed before)
         sock = connect(port)
         body = json.dumps({"vector": [0.0] * dim, "k": 3}).encode()
         sock.sendall(b"POST /v1/collections/s1r1/search HTTP/1.1\r\nHost: x\r\n%sContent-Length: %d\r\n\r\n%s" % (auth_line(), len(body), body))
@@ -645,7 +647,7 @@ def run_tests(c, st):
         locker.stdin.write("ROLLBACK;\n\\q\n")
         locker.stdin.flush()
         locker.wait(timeout=10)
-        log = read_log()
+        log = CL.log_since(h0)
         # cancelled by the hang-up (the connection was dropped), not by the 2 s deadline
         check("client-hangup-cancels-worker-query", blocked and ended and "went away; cancelling" in log
               and "passed its deadline" not in log, (blocked, ended))

@@ -255,8 +255,8 @@ class Cluster:
             e["VECTRON_API_KEY"] = self.api_key
         e.pop("VECTRON_TOKEN", None)
         if self.ca:
-            e["VECTRON_CA"] = self.ca
-            e["NODE_EXTRA_CA_CERTS"] = self.ca
+            for k in ("VECTRON_CA_FILE", "VECTRON_CA", "NODE_EXTRA_CA_CERTS"):
+                e[k] = self.ca
         return e
 
     # ---- the coordinator's log

@@ -4,9 +4,9 @@
 Runs on the cluster the REST suites share (`bin/vectron cluster up --auth`,
 with --tls when available: scripts/lib/rest_cluster.py), or, run by hand,
 on a private one brought up the same way in $VX_WORK.  The SDKs trust a
---tls cluster's CA through $VECTRON_CA (Python) and $NODE_EXTRA_CA_CERTS
-(Node.js).  Logs in as the bootstrap admin with the Python SDK, makes scoped API keys, and
-drives every SDK call against real coordinator and worker processes:
+--tls cluster's CA through the environment ($VECTRON_CA_FILE, $VECTRON_CA,
+$NODE_EXTRA_CA_CERTS).  Logs in as the bootstrap admin with the Python
+SDK, makes scoped API keys, and drives every SDK call against real coordinator and worker processes:
 results are compared with a brute-force top-k computed here, errors with
 the documented codes.  Then it runs the JavaScript SDK's node:test file
 (sdk.test.mjs) against the same cluster with a fresh key.  Appends
@@ -293,8 +293,8 @@ def main():
         url = CL.url
         if CL.ca:
             # the SDKs (and node's fetch) trust the cluster's CA
-            os.environ["VECTRON_CA"] = CL.ca
-            os.environ["NODE_EXTRA_CA_CERTS"] = CL.ca
+            for k in ("VECTRON_CA_FILE", "VECTRON_CA", "NODE_EXTRA_CA_CERTS"):
+                os.environ[k] = CL.ca
         try:
             c, key = python_tests(url, cred)
         except Exception:  # noqa: BLE001
