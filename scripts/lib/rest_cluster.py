@@ -11,9 +11,12 @@ and takes it down at the end:
                               `export VX_REST_CLUSTER=DIR` for the harness
   rest_cluster.py heal DIR    after a suite: coordinator.conf as it was, every
                               PostgreSQL instance and the coordinator running,
-                              exactly the cluster's workers registered and up,
-                              no placement left stale; exit 1 when that cannot
-                              be restored (the harness then starts afresh)
+                              no stray instance, exactly the cluster's workers
+                              registered, active and up; stale placements get
+                              15 s to be repaired, then are reported (a
+                              collection a suite broke is no other's concern);
+                              exit 1 when that cannot be restored (the harness
+                              then records a failure and starts afresh)
   rest_cluster.py down DIR
 
 Auth is always on (the REST suites run as the cluster's admin, or as the
