@@ -183,8 +183,9 @@ def main():
                            capture_output=True, text=True)
         ex = dict(l[len("export "):].split("=", 1) for l in r.stdout.splitlines() if l.startswith("export "))
         # (a --tls cluster adds the CA file to trust)
-        want_env = {"VECTRON_URL", "VECTRON_API_KEY", "VECTRON_TOKEN"} | ({"VECTRON_CA_FILE"} if CL.ca else set())
-        check("cli:env", r.returncode == 0 and set(ex) == want_env and
+        tls_env = {"VECTRON_CA_FILE", "NODE_EXTRA_CA_CERTS"}
+        check("cli:env", r.returncode == 0 and set(ex) - tls_env == {"VECTRON_URL", "VECTRON_API_KEY", "VECTRON_TOKEN"}
+              and (not CL.ca or "VECTRON_CA_FILE" in ex) and
               ex["VECTRON_API_KEY"] == cred["api_key"], sorted(ex))
         if "VECTRON_TOKEN" in ex:
             secret(ex["VECTRON_TOKEN"])

@@ -59,8 +59,9 @@ LOG0 = 0         # where this run starts in coordinator.log
 
 def Client(port):
     """A keep-alive connection to a coordinator of the cluster under test
-    (https on a --tls cluster), sending the admin's SDK JWT."""
-    return CL.client(port)
+    (https on a --tls cluster), sending the admin's SDK JWT.  The streamed
+    60,000-point import can take minutes on a loaded machine."""
+    return CL.client(port, timeout=300)
 
 
 def connect(port):
