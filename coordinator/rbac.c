@@ -183,8 +183,13 @@ rbac_check(const RbacPolicy *p, const RbacSubject *s, const RbacTarget *t, const
 		DENY(RBAC_FORBIDDEN, "write role required");
 
 	/* 6. scope */
-	if (t->collection == NULL)
+	if (t->collection == NULL) {
+		/* a create whose body names no collection (malformed JSON, no
+		 * name): nothing can be made, so let its handler answer the 400 */
+		if (r == RBAC_ROUTE_COLLECTION_CREATE)
+			return RBAC_ALLOW;
 		DENY(RBAC_FORBIDDEN, "no collection named");
+	}
 	if (!rbac_in_scope(s, t->collection))
 		DENY(RBAC_FORBIDDEN, "collection not in this key's scope");
 

@@ -2,9 +2,16 @@
 """ops.py: the operations features (issue 6) against real PostgreSQL
 processes and the real coordinator.
 
-Brings up one local cluster with `bin/vectron cluster up` (the same harness
-as integration.py: 1 metadata node, 3 workers, the coordinator) with JSON
-logs, a 300 ms slow-query threshold and a 500 ms stats report, then checks:
+Brings up its own local cluster with `bin/vectron cluster up` (1 metadata
+node, 3 workers, the coordinator, auth off) with JSON logs, a 300 ms
+slow-query threshold and a 500 ms stats report.  It does not use the
+cluster the other REST suites share (scripts/lib/rest_cluster.py) because
+what it checks is cluster-wide and process-wide: totals of collections,
+points and placements, counters since the coordinator started, a log that
+is JSON from its first line, a rebalance that moves every placement in the
+cluster, nodes added and removed, coordinators crashed mid-move with a
+test-only setting.  On a shared cluster those would depend on what the
+suites before it left behind.  It checks:
 health and readiness (with a worker stopped and started again), /metrics
 through `promtool check metrics`, request ids (in, out, and on the worker
 as application_name), the JSON access log, the slow log, the admin
@@ -12,7 +19,6 @@ statistics endpoints and CLI tables, and a backup / restore round trip into
 another shard count.  Appends "PASS ops:name" / "FAIL ops:name" to
 $VX_RESULTS.
 """
-import http.client
 import importlib.machinery
 import json
 import os
@@ -29,6 +35,8 @@ RESULTS = os.environ.get("VX_RESULTS")
 WORK = os.environ.get("VX_WORK", "/tmp")
 CLI = os.path.join(ROOT, "bin", "vectron")
 vectron = importlib.machinery.SourceFileLoader("vectron_cli", CLI).load_module()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import restclient  # noqa: E402
 CLUSTER = os.path.join(WORK, "ops-cluster")
 
 passed = failed = 0
@@ -52,20 +60,8 @@ def check(name, cond, detail=""):
 
 
 def req(port, method, path, body=None, headers=None, raw=False):
-    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    h = {"Content-Type": "application/json"}
-    h.update(headers or {})
-    c.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=h)
-    r = c.getresponse()
-    text = r.read()
-    hdrs = dict((k.lower(), v) for k, v in r.getheaders())
-    c.close()
-    if raw:
-        return r.status, text.decode(), hdrs
-    try:
-        return r.status, json.loads(text) if text else None, hdrs
-    except ValueError:
-        return r.status, {"_raw": text.decode(errors="replace")}, hdrs
+    """One request on a fresh connection: (status, body, headers)."""
+    return restclient.request(port, method, path, body, headers, raw)
 
 
 def psql(st, port, sql):

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """run_sdk_tests.py: the Python and JavaScript SDKs against a live cluster.
 
-Brings up `bin/vectron cluster up --auth --workers 2` in $VX_WORK, logs in
-as the bootstrap admin with the Python SDK, makes scoped API keys, and
-drives every SDK call against real coordinator and worker processes:
+Runs on the cluster the REST suites share (`bin/vectron cluster up --auth`,
+with --tls when available: scripts/lib/rest_cluster.py), or, run by hand,
+on a private one brought up the same way in $VX_WORK.  The SDKs trust a
+--tls cluster's CA through the environment ($VECTRON_CA_FILE, $VECTRON_CA,
+$NODE_EXTRA_CA_CERTS).  Logs in as the bootstrap admin with the Python
+SDK, makes scoped API keys, and drives every SDK call against real coordinator and worker processes:
 results are compared with a brute-force top-k computed here, errors with
 the documented codes.  Then it runs the JavaScript SDK's node:test file
 (sdk.test.mjs) against the same cluster with a fresh key.  Appends
@@ -26,10 +29,13 @@ sys.path.insert(0, os.path.join(ROOT, "clients", "python"))
 import vectron  # noqa: E402  (the SDK under test)
 sys.path.insert(0, os.path.join(ROOT, "test", "lib"))
 from vxresults import Results  # noqa: E402
+sys.path.insert(0, os.path.join(ROOT, "test", "coordinator"))
+import restclient  # noqa: E402
 
 WORK = os.environ.get("VX_WORK", "/tmp")
 CLI = os.path.join(ROOT, "bin", "vectron")
-CLUSTER = os.path.join(WORK, "sdk-cluster")
+CLUSTER = restclient.shared_dir() or os.path.join(WORK, "sdk-cluster")
+CL = None       # the restclient.Cluster under test
 RESULTS = Results("sdk")
 record, check = RESULTS.record, RESULTS.check
 
@@ -213,7 +219,10 @@ def console_tests(url):
     u = urllib.parse.urlsplit(url)
 
     def get(path, method="GET"):
-        c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+        if CL.tls is not None:
+            c = http.client.HTTPSConnection(u.hostname, u.port, timeout=10, context=CL.tls)
+        else:
+            c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
         c.request(method, path)
         r = c.getresponse()
         body = r.read()
@@ -274,20 +283,18 @@ def js_tests(url, api_key):
 
 
 def main():
-    env = {"VECTRON_AUTH_ARGON2_T": "1", "VECTRON_AUTH_ARGON2_M_KIB": "256",
-           "VECTRON_AUTH_RATE_IP": "100000", "VECTRON_AUTH_RATE_IP_BURST": "100000",
-           "VECTRON_AUTH_CACHE_POLL_MS": "500"}
-    os.environ.update(env)
-    r = subprocess.run([sys.executable, CLI, "cluster", "up", "--auth", "--workers", "2", "--dir", CLUSTER],
-                       capture_output=True, text=True)
-    if not check("cluster-up", r.returncode == 0, r.stderr + r.stdout):
+    global CL
+    # cheap argon2 and no rate limits come with the cluster (scripts/lib/rest_cluster.py)
+    CL, out = restclient.open_cluster(CLUSTER)
+    if not check("cluster-up", CL is not None and CL.auth, out):
         return 1
     try:
-        with open(os.path.join(CLUSTER, "credentials.json")) as f:
-            cred = json.load(f)
-        with open(os.path.join(CLUSTER, "cluster.json")) as f:
-            st = json.load(f)
-        url = cred.get("url") or "http://127.0.0.1:%d" % st["coordinator_port"]
+        cred = CL.cred
+        url = CL.url
+        if CL.ca:
+            # the SDKs (and node's fetch) trust the cluster's CA
+            for k in ("VECTRON_CA_FILE", "VECTRON_CA", "NODE_EXTRA_CA_CERTS"):
+                os.environ[k] = CL.ca
         try:
             c, key = python_tests(url, cred)
         except Exception:  # noqa: BLE001
@@ -297,7 +304,7 @@ def main():
             js_tests(url, key["key"])
         console_tests(url)
     finally:
-        subprocess.run([sys.executable, CLI, "cluster", "down", "--dir", CLUSTER], capture_output=True)
+        CL.close()
     print("   sdk: %d passed, %d failed" % (RESULTS.passed, RESULTS.failed))
     return 1 if RESULTS.failed else 0
 
