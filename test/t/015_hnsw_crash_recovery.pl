@@ -43,10 +43,10 @@ sub start_bg
 			$node->connstr('postgres') . " application_name=$app", '-c', $sql ],
 		'>', \$out, '2>', \$err);
 	$node->poll_query_until('postgres',
-		"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = '$app' AND state = 'active'")
+		"SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = '$app' AND state = 'active' AND backend_type = 'client backend'")
 	  or die "background statement did not start";
 	my $pid = $node->safe_psql('postgres',
-		"SELECT pid FROM pg_stat_activity WHERE application_name = '$app'");
+		"SELECT pid FROM pg_stat_activity WHERE application_name = '$app' AND backend_type = 'client backend'");
 	return ($h, $pid);
 }
 

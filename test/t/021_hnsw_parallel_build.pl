@@ -5,9 +5,9 @@
 #  - launch workers, for loading and for linking (DEBUG1 line of the leader);
 #  - leave an index vectron_hnsw_check finds nothing wrong with;
 #  - reach recall@10 >= 0.99 at ef_search 100 (ties counted) for
-#    vector_l2_ops, within 0.01 of the serial build, and the serial build's
-#    recall (within 0.05, about 0.9 here) for vector_ip_ops, whose norm
-#    bound the leader fixes between the phases and the workers read;
+#    vector_l2_ops, within 0.01 of the serial build, and for vector_ip_ops
+#    (whose norm bound the leader fixes between the phases and the workers
+#    read) >= 0.97 at ef_search 400, within 0.03 of the serial build;
 #  - report progress that a second session sees reach tuples_total;
 #  - fall back to the serial build, with the NOTICE and its hint, when the
 #    shared arena is too small for the table.
@@ -52,10 +52,11 @@ $node->safe_psql('postgres', q{
 # recall@10 counting ties: a hit is any result within the true 10th distance
 sub recall
 {
-	my ($op, $col) = @_;
+	my ($op, $col, $ef) = @_;
+	$ef //= 100;
 	return $node->safe_psql('postgres', qq{
 		SET enable_seqscan = off;
-		SET hnsw.ef_search = 100;
+		SET hnsw.ef_search = $ef;
 		SELECT round(count(*) FILTER (WHERE x.d <= t.$col + 1e-4)::numeric / 1000, 4)
 		FROM queries q JOIN truth t ON t.qid = q.id,
 			LATERAL (SELECT v $op q.v AS d FROM items ORDER BY v $op q.v LIMIT 10) x;
@@ -96,17 +97,19 @@ is($node->safe_psql('postgres', q{
 	'10000', 'every row is found through the parallel-built index');
 $node->safe_psql('postgres', 'DROP INDEX items_v');
 
-# inner product on this data is harder (a serial build reaches about 0.9):
-# the parallel build is held to the serial one
+# inner product on this data is harder: at ef_search 100 serial builds
+# reach 0.84-0.93 from one build to the next, at 400 0.99-1.0; the parallel
+# build is held to 0.97 there and to the serial one
 build('CREATE INDEX items_ip ON items USING hnsw (v vector_ip_ops)', 'SET max_parallel_maintenance_workers = 0');
-my $serial_ip = recall('<#>', 'ip');
+my $serial_ip = recall('<#>', 'ip', 400);
 $node->safe_psql('postgres', 'DROP INDEX items_ip');
 $log = build('CREATE INDEX items_ip ON items USING hnsw (v vector_ip_ops)', $par);
 like($log, qr/[1-9]\d* parallel workers launched to load/, 'workers launched for vector_ip_ops');
 is($node->safe_psql('postgres', "SELECT count(*) FROM vectron_hnsw_check('items_ip')"),
 	'0', 'vectron_hnsw_check is clean (vector_ip_ops)');
-$r = recall('<#>', 'ip');
-cmp_ok($r, '>=', $serial_ip - 0.05, "ip recall@10 after a parallel build ($r) matches the serial one ($serial_ip)");
+$r = recall('<#>', 'ip', 400);
+cmp_ok($r, '>=', 0.97, "ip recall@10 at ef_search 400 after a parallel build ($r)");
+cmp_ok($r, '>=', $serial_ip - 0.03, "ip recall of the parallel build ($r) matches the serial one ($serial_ip)");
 $node->safe_psql('postgres', 'DROP INDEX items_ip');
 
 # progress, watched from a second session; pg_stat_clear_snapshot() makes
