@@ -86,6 +86,7 @@ HnswInitSupport(Relation index, HnswSupport *support, bool forGraph)
 	support->kind = KindFromProc(distoid, hasNorm);
 	support->normalize = (support->kind == HNSW_KIND_COSINE);
 	support->maxNormSq = 0;
+	support->m = HnswGetM(index);
 	support->scanBound = false;
 	if (forGraph && support->kind == HNSW_KIND_IP)
 		support->kind = HNSW_KIND_MIPS;
