@@ -74,5 +74,31 @@ INSERT INTO h4 SELECT i, ARRAY(SELECT random() FROM generate_series(1, 4096) WHE
 	FROM generate_series(61, 80) i;
 SELECT count(*) FROM (SELECT id FROM h4 ORDER BY val <-> (SELECT val FROM h4 WHERE id = 70) LIMIT 5) s;
 SELECT id FROM h4 ORDER BY val <-> (SELECT val FROM h4 WHERE id = 70) LIMIT 1;
+-- between a full element and 2,001 dimensions: codes when the full vector
+-- does not fit a level-0 element (1,971-2,000 at m = 16, from 1,719 at m = 100)
+CREATE FUNCTION hd_edge(d int, mm int) RETURNS TABLE (dims int, m int, found bool, nearest_self bool, clean bool)
+LANGUAGE plpgsql AS $$
+DECLARE n int; s int;
+BEGIN
+	CREATE TABLE he (id int, val vector);
+	EXECUTE format('INSERT INTO he SELECT i, ARRAY(SELECT random() FROM generate_series(1, %s) WHERE i > 0)::vector FROM generate_series(1, 30) i', d);
+	EXECUTE format('CREATE INDEX he_idx ON he USING hnsw (val vector_l2_ops) WITH (m = %s, ef_construction = %s)', mm, 2 * mm);
+	EXECUTE format('INSERT INTO he SELECT i, ARRAY(SELECT random() FROM generate_series(1, %s) WHERE i > 0)::vector FROM generate_series(31, 40) i', d);
+	SET LOCAL enable_seqscan = off;
+	SELECT count(*) INTO n FROM (SELECT id FROM he ORDER BY val <-> (SELECT val FROM he WHERE id = 35) LIMIT 40) x;
+	SELECT id INTO s FROM he ORDER BY val <-> (SELECT val FROM he WHERE id = 35) LIMIT 1;
+	RETURN QUERY SELECT d, mm, n = 40, s = 35,
+		NOT EXISTS (SELECT 1 FROM vectron_hnsw_check('he_idx') WHERE kind <> 'unreachable');
+	DROP TABLE he;
+END $$;
+SET hnsw.iterative_scan = relaxed_order;
+SELECT * FROM hd_edge(1970, 16);
+SELECT * FROM hd_edge(1971, 16);
+SELECT * FROM hd_edge(2000, 16);
+SELECT * FROM hd_edge(1718, 100);
+SELECT * FROM hd_edge(1719, 100);
+SELECT * FROM hd_edge(4096, 100);
+RESET hnsw.iterative_scan;
+DROP FUNCTION hd_edge;
 DROP TABLE h, h4, c, q;
 DROP FUNCTION hd_check;

@@ -159,6 +159,7 @@ typedef struct HnswSupport
 	bool		normalize;		/* cosine: store unit vectors, skip zeros */
 	bool		scanBound;		/* scan: full query, lower bounds to codes */
 	double		maxNormSq;		/* MIPS: squared radius of the lifting sphere */
+	int			m;				/* the index's m (whether a full vector fits) */
 	FmgrInfo   *distproc;
 	FmgrInfo   *normproc;
 	Oid			collation;
@@ -287,7 +288,11 @@ extern int	HnswLinkUnreachable(Relation index, HnswSupport *support,
 extern int	HnswLinkOrphansMem(HnswSupport *support, int m, void *elems, Size stride,
 							   Size offValue, Size offNeighbors, Size offLevel,
 							   int nelems, int entry);
-/* hnswquant.c: SQ8 codes for vectors of HNSW_QUANT_MIN_DIMS or more */
+/*
+ * hnswquant.c: SQ8 codes for vectors of HNSW_QUANT_MIN_DIMS or more, and
+ * for fewer when the full vector would not fit a level-0 element at the
+ * index's m (from 1,719 dimensions at m = 100, 1,971 at m = 16)
+ */
 #define HNSW_QUANT_MIN_DIMS 2001
 extern bool HnswQuantIs(const char *value);
 extern bool HnswQuantWanted(HnswSupport *support, int dims);

@@ -43,12 +43,23 @@ typedef struct HnswQuantData
 /* Dequantization buffers (two: both sides of a distance can be codes) */
 static VectorData *qbuf[2];
 
-/* True when the value is an SQ8 code. */
+/* Size of a level-0 element holding the full vector of dims dimensions */
+#define FULL_ELEMENT_SIZE(m, dims) \
+	HnswElementSize((m), 0, offsetof(VectorData, x) + sizeof(float) * (Size) (dims))
+
+/*
+ * True when the value is an SQ8 code.  The dimension guard is the least
+ * that can be a code at any m: a full vector of fewer dimensions fits a
+ * level-0 element even at m = HNSW_MAX_M.
+ */
 bool
 HnswQuantIs(const char *value)
 {
-	return ((const HnswQuantData *) value)->tag == HNSW_QUANT_TAG &&
-		((const HnswQuantData *) value)->dim >= HNSW_QUANT_MIN_DIMS;
+	const HnswQuantData *q = (const HnswQuantData *) value;
+
+	return q->tag == HNSW_QUANT_TAG &&
+		(q->dim >= HNSW_QUANT_MIN_DIMS ||
+		 FULL_ELEMENT_SIZE(HNSW_MAX_M, q->dim) > HNSW_MAX_TUPLE_SIZE);
 }
 
 /* True for the kinds whose values are float vectors. */
@@ -59,11 +70,21 @@ VectorKind(HnswKind kind)
 		kind == HNSW_KIND_L1 || kind == HNSW_KIND_MIPS;
 }
 
-/* True when values of this kind and size are stored as codes. */
+/*
+ * True when values of this kind and size are stored as codes: from
+ * HNSW_QUANT_MIN_DIMS dimensions, and below that whenever the full vector
+ * would not fit a level-0 element at the index's m (1,971-2,000 dimensions
+ * at m = 16, fewer at larger m), so that every dimension up to 4,096 is
+ * indexable at any m.  Both sides agree: the element size depends only on
+ * m and dims, which all elements of an index share.
+ */
 bool
 HnswQuantWanted(HnswSupport *support, int dims)
 {
-	return VectorKind(support->kind) && dims >= HNSW_QUANT_MIN_DIMS;
+	if (!VectorKind(support->kind))
+		return false;
+	return dims >= HNSW_QUANT_MIN_DIMS ||
+		FULL_ELEMENT_SIZE(Max(support->m, HNSW_MIN_M), dims) > HNSW_MAX_TUPLE_SIZE;
 }
 
 /* Returns the SQ8 code of a full vector (palloc'd). */

@@ -14,9 +14,11 @@
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/bufpage.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/varbit.h"
@@ -86,6 +88,7 @@ HnswInitSupport(Relation index, HnswSupport *support, bool forGraph)
 	support->kind = KindFromProc(distoid, hasNorm);
 	support->normalize = (support->kind == HNSW_KIND_COSINE);
 	support->maxNormSq = 0;
+	support->m = HnswGetM(index);
 	support->scanBound = false;
 	if (forGraph && support->kind == HNSW_KIND_IP)
 		support->kind = HNSW_KIND_MIPS;
@@ -502,6 +505,62 @@ HnswTidSetContains(HnswTidSet *s, ItemPointer tid)
 
 /* ---- on-disk layer search ---- */
 
+/*
+ * Buffer hints: for the index this backend searched last, the buffer each
+ * block was found in.  ReadRecentBuffer pins a hinted buffer after checking
+ * under its header lock that it still holds the block, which skips the
+ * shared buffer-mapping hash lookup (a sixth of a resident scan's time,
+ * mostly cache misses).  A stale hint only costs the usual ReadBuffer.
+ * Process-local, one int per block, for blocks below HINT_MAX_BLOCKS.
+ */
+#define HINT_MAX_BLOCKS		(1 << 20)
+
+static RelFileNode hintNode;
+static Buffer *hints;
+static BlockNumber nhints;
+
+/* ReadBuffer for a search, through the buffer hints. */
+static Buffer
+SearchReadBuffer(Relation index, BlockNumber blkno)
+{
+	Buffer		buf;
+
+	if (!RelFileNodeEquals(hintNode, index->rd_node))
+	{
+		hintNode = index->rd_node;
+		if (hints != NULL)
+			memset(hints, 0, sizeof(Buffer) * nhints);
+	}
+	if (blkno < nhints)
+	{
+		buf = hints[blkno];
+		if (buf != InvalidBuffer &&
+			ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, buf))
+		{
+			pgstat_count_buffer_hit(index);
+			return buf;
+		}
+	}
+	else if (blkno < HINT_MAX_BLOCKS)
+	{
+		BlockNumber n = Max(Max(nhints * 2, blkno + 1), 1024);
+
+		n = Min(n, HINT_MAX_BLOCKS);
+		if (hints == NULL)
+			hints = MemoryContextAllocZero(TopMemoryContext, sizeof(Buffer) * n);
+		else
+		{
+			hints = repalloc(hints, sizeof(Buffer) * n);
+			memset(hints + nhints, 0, sizeof(Buffer) * (n - nhints));
+		}
+		nhints = n;
+	}
+	buf = ReadBuffer(index, blkno);
+	if (blkno < nhints)
+		hints[blkno] = buf;
+	return buf;
+}
+
 /* Starts a search of level lc for query. */
 void
 HnswSearchInit(HnswSearch *s, Relation index, HnswSupport *support,
@@ -615,7 +674,7 @@ NewItem(HnswSearch *s, ItemPointer tid, float dist, HnswElementTuple etup,
 static void
 LoadNeighbors(HnswSearch *s, HnswItem *item)
 {
-	Buffer		buf = ReadBuffer(s->index, ItemPointerGetBlockNumber(&item->tid));
+	Buffer		buf = SearchReadBuffer(s->index, ItemPointerGetBlockNumber(&item->tid));
 	HnswElementTuple etup;
 
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -627,29 +686,90 @@ LoadNeighbors(HnswSearch *s, HnswItem *item)
 	UnlockReleaseBuffer(buf);
 }
 
-static int
-CompareTids(const void *a, const void *b)
+/* Sorts a few TIDs in place (block, then offset): insertion sort, n <= 2 * HNSW_MAX_M. */
+static void
+SortTids(ItemPointerData *tids, int n)
 {
-	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
+	int			i,
+				j;
+
+	for (i = 1; i < n; i++)
+	{
+		ItemPointerData t = tids[i];
+
+		for (j = i; j > 0 && ItemPointerCompare(&tids[j - 1], &t) > 0; j--)
+			tids[j] = tids[j - 1];
+		tids[j] = t;
+	}
+}
+
+/*
+ * Hints the CPU to fetch the element at off of a pinned (not yet locked)
+ * page, so that its value streams in while the previous block is being
+ * computed.  The line pointer is read without the content lock: elements
+ * are never moved or removed, and a stale read only wastes a prefetch.
+ * Always inlined: as a function of its own GCC finds it free of side
+ * effects and deletes the calls.
+ */
+static pg_attribute_always_inline void
+PrefetchElement(Buffer buf, OffsetNumber off)
+{
+	Page		page = BufferGetPage(buf);
+	PageHeader	ph = (PageHeader) page;
+	ItemId		iid;
+	char	   *p;
+	uint32		len,
+				k;
+
+	if (off < FirstOffsetNumber ||
+		(Size) ph->pd_lower < SizeOfPageHeaderData + sizeof(ItemIdData) * off)
+		return;
+	iid = PageGetItemId(page, off);
+	len = ItemIdGetLength(iid);
+	if (ItemIdGetOffset(iid) + len > BLCKSZ)
+		return;
+	p = (char *) page + ItemIdGetOffset(iid);
+	for (k = 0; k < len; k += 64)
+		__builtin_prefetch(p + k);
 }
 
 /*
  * Computes the distance to each element in tids (visited already), one
  * buffer lock per block, and files it into the candidate, result and
- * discarded heaps.
+ * discarded heaps.  The next block is pinned and its element prefetched
+ * before the current one is locked and computed.
  */
 static void
 EvaluateBatch(HnswSearch *s, ItemPointerData *tids, int n, int ef)
 {
 	int			i = 0;
+	Buffer		next = InvalidBuffer;
 
 	if (n > 1)
-		qsort(tids, n, sizeof(ItemPointerData), CompareTids);
+		SortTids(tids, n);
+	if (n > 0)
+	{
+		next = SearchReadBuffer(s->index, ItemPointerGetBlockNumber(&tids[0]));
+		PrefetchElement(next, ItemPointerGetOffsetNumber(&tids[0]));
+	}
 	while (i < n)
 	{
 		BlockNumber blkno = ItemPointerGetBlockNumber(&tids[i]);
-		Buffer		buf = ReadBuffer(s->index, blkno);
+		Buffer		buf = next;
 		Page		page;
+		int			j;
+
+		/* pin the following block and start fetching its element */
+		next = InvalidBuffer;
+		for (j = i + 1; j < n; j++)
+		{
+			if (ItemPointerGetBlockNumber(&tids[j]) != blkno)
+			{
+				next = SearchReadBuffer(s->index, ItemPointerGetBlockNumber(&tids[j]));
+				PrefetchElement(next, ItemPointerGetOffsetNumber(&tids[j]));
+				break;
+			}
+		}
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
@@ -689,6 +809,7 @@ EvaluateBatch(HnswSearch *s, ItemPointerData *tids, int n, int ef)
 		}
 		UnlockReleaseBuffer(buf);
 	}
+	Assert(!BufferIsValid(next));
 }
 
 /* Adds an entry point (evaluated unconditionally); returns items added. */
@@ -843,7 +964,22 @@ HnswSelectNeighbors(HnswSupport *support, char **values, float *dists,
 		order[i].key = dists[i];
 		order[i].idx = i;
 	}
-	qsort(order, n, sizeof(HnswHeapEntry), CompareFloatIdx);
+	if (n > 64)
+		qsort(order, n, sizeof(HnswHeapEntry), CompareFloatIdx);
+	else
+	{
+		/* the usual case (ef_construction or 2m + 1 candidates): insertion sort */
+		int			j;
+
+		for (i = 1; i < n; i++)
+		{
+			HnswHeapEntry t = order[i];
+
+			for (j = i; j > 0 && CompareFloatIdx(&order[j - 1], &t) > 0; j--)
+				order[j] = order[j - 1];
+			order[j] = t;
+		}
+	}
 	for (i = 0; i < n && ns < cap; i++)
 	{
 		int			c = order[i].idx;

@@ -176,22 +176,30 @@ vector_in(PG_FUNCTION_ARGS)
 {
 	char	   *str = PG_GETARG_CSTRING(0);
 	int32		typmod = PG_GETARG_INT32(2);
-	int			maxn = vector_text_max_elements(str);
-	float	   *buf;
+	/* every element but the last takes at least two characters ("1,") */
+	size_t		maxn = strlen(str) / 2 + 1;
+	float		stackbuf[2048];
+	float	   *buf = stackbuf;
 	int			dim;
 	const char *pos;
 	VectorParseStatus st;
 	Vector		result;
 
-	buf = palloc(sizeof(float) * Min(maxn, VECTOR_MAX_DIM + 1));
-	st = vector_parse_text(str, buf, VECTOR_MAX_DIM, &dim, &pos);
+	if (maxn > VECTOR_MAX_DIM + 1)
+		maxn = VECTOR_MAX_DIM + 1;
+	if (maxn > lengthof(stackbuf))
+		buf = palloc(sizeof(float) * maxn);
+	st = vector_parse_text(str, buf, Min((int) maxn, VECTOR_MAX_DIM), &dim, &pos);
+	if (st == VP_TOO_MANY && (int) maxn <= VECTOR_MAX_DIM)
+		elog(ERROR, "vector text bound of %zu elements exceeded", maxn);
 	if (st != VP_OK)
 		ReportParseError(st, str, pos);
 
 	CheckVectorTypmod(dim, typmod);
 	result = InitVector(dim);
 	memcpy(result->x, buf, sizeof(float) * dim);
-	pfree(buf);
+	if (buf != stackbuf)
+		pfree(buf);
 	PG_RETURN_VECTOR_P(result);
 }
 

@@ -2,7 +2,9 @@
  * fuzz_vector_text.c
  *	  libFuzzer target for the vector text parser.  Any input must either be
  *	  rejected with a status or parse to finite floats that survive a
- *	  print-and-reparse round trip unchanged.
+ *	  print-and-reparse round trip unchanged, and each of them must be the
+ *	  float strtof gives for its text (the parser's fast path must round
+ *	  exactly as strtof does).
  */
 #include <math.h>
 #include <stdio.h>
@@ -42,8 +44,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		char	   *buf = malloc((size_t) ndim * 20 + 3);
 		char	   *p = buf;
 
+		const char *t = strchr(str, '[') + 1;
+
 		if (ndim < 1 || ndim > MAXDIM || ndim > maxn)
 			abort();
+		/* the input parsed, so its numbers follow '[' and each ',' */
+		for (int i = 0; i < ndim; i++)
+		{
+			char	   *end;
+			float		ref;
+
+			while (*t == ' ' || *t == '\t' || *t == '\n' || *t == '\r' || *t == '\f' || *t == '\v')
+				t++;
+			ref = strtof(t, &end);
+			if (memcmp(&ref, &out[i], sizeof(float)) != 0)
+				abort();
+			t = strpbrk(end, ",]") + 1;
+		}
 		*p++ = '[';
 		for (int i = 0; i < ndim; i++)
 		{

@@ -3,6 +3,8 @@
  *	  Table-driven tests of the vector text parser and binary decoder.
  */
 #include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tap.h"
@@ -64,6 +66,29 @@ main(void)
 		   vector_parse_status_name(c->want), vector_parse_status_name(st));
 	}
 	ok(vector_text_max_elements("[1,2,3]") == 3, "max elements counts commas");
+
+	/* the fast decimal path rounds exactly as strtof, ties and all */
+	{
+		static const char *nums[] = {
+			"0.1", "-2.5e-3", "16777217", "16777219", "1.e5", "-0", ".5", "7e22",
+			"9007199254740993", "1.00000005960464477539062500", "1.0000000596046448",
+			"3.4028235e38", "1.17549435e-38", "0.000001", "123456789012345678",
+			"255", "0.30000001192092896", "1e-22", "4.9999998e-11", "1E+10",
+		};
+
+		for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
+		{
+			char		lit[64];
+			int			ndim;
+			const char *pos;
+			float		want = strtof(nums[i], NULL);
+
+			snprintf(lit, sizeof(lit), "[%s]", nums[i]);
+			ok(vector_parse_text(lit, out, 4, &ndim, &pos) == VP_OK && ndim == 1 &&
+			   memcmp(&out[0], &want, sizeof(float)) == 0,
+			   "\"%s\" parses to strtof's float %.9g (got %.9g)", nums[i], want, out[0]);
+		}
+	}
 
 	/* binary: [1, -2] */
 	{
