@@ -39,9 +39,6 @@ typedef struct BuildElement
 {
 	char	   *value;
 	int32	   *neighbors;		/* HNSW_NEIGHBOR_SLOTS(m, level), -1 = empty */
-	float	   *ndist;			/* distance to each neighbour; lists nearest first */
-	bool	   *closer;			/* heuristic's verdict per slot, see AddLinkMem */
-	uint32		closerValid;	/* bit lc: closer[] of level lc is up to date */
 	uint8		level;
 	uint8		ntids;
 	ItemPointerData heaptids[HNSW_HEAPTIDS];
@@ -147,95 +144,25 @@ SearchLayerMem(HnswBuildState *bs, const char *query, int *entries, int nentries
 	}
 }
 
-/* Allocates element q's neighbour lists (all empty) for its level. */
-static void
-AllocLists(HnswBuildState *bs, BuildElement *qe)
-{
-	int			slots = HNSW_NEIGHBOR_SLOTS(bs->m, qe->level);
-
-	qe->neighbors = MemoryContextAlloc(bs->graphCtx, sizeof(int32) * slots);
-	memset(qe->neighbors, -1, sizeof(int32) * slots);
-	qe->ndist = MemoryContextAlloc(bs->graphCtx, sizeof(float) * slots);
-	qe->closer = MemoryContextAllocZero(bs->graphCtx, sizeof(bool) * slots);
-	qe->closerValid = 0;
-}
-
-/* True when (d, e) sorts before (d2, e2): nearer, then lower number. */
-static inline bool
-NearerThan(float d, int e, float d2, int e2)
-{
-	return d < d2 || (d == d2 && e < e2);
-}
-
-/* Inserts e at distance d into a sorted list of count < cap entries. */
-static void
-InsertSorted(int32 *list, float *dl, int count, int e, float d)
-{
-	int			i = count;
-
-	while (i > 0 && NearerThan(d, e, dl[i - 1], list[i - 1]))
-	{
-		list[i] = list[i - 1];
-		dl[i] = dl[i - 1];
-		i--;
-	}
-	list[i] = e;
-	dl[i] = d;
-}
-
-/* True when no element of sel (element numbers) is nearer to x than dx. */
-static inline bool
-Undominated(HnswBuildState *bs, int x, float dx, const int *sel, int nsel)
-{
-	int			j;
-
-	for (j = 0; j < nsel; j++)
-		if (HnswDistance(&bs->support, bs->elems[x].value, bs->elems[sel[j]].value) < dx)
-			return false;
-	return true;
-}
-
 /*
- * Links e into n's list on level lc.  Lists are kept nearest first with
- * their distances.  A full list goes through the neighbour heuristic over
- * its members and e, topped up with pruned candidates (so lists stay
- * full, as in pgvector): exactly one candidate leaves, the farthest one the
- * heuristic pruned, or the farthest of all when it pruned none.  With
- * force, e replaces the farthest neighbour instead.  Returns true if e is
- * in the list afterwards.
- *
- * The heuristic's verdict for each member (closer: no nearer selected
- * member is nearer to it than n is) is cached per list, as pgvector does:
- * members nearer than e keep theirs; e is checked against the selected
- * ones before it; a member after e that was closer is checked against e
- * (and any member that became closer), and one that was not is checked
- * again in full only once some member lost its place.  That gives the
- * same result as running the heuristic from scratch at a fraction of the
- * distance computations.
+ * Links e into n's list on level lc, pruning n's list when full.  With
+ * force, e replaces n's farthest neighbour instead of going through the
+ * heuristic.  Returns true if e is in the list afterwards.
  */
 static bool
 AddLinkMem(HnswBuildState *bs, int n, int e, int lc, float dist, bool force)
 {
 	BuildElement *ne = &bs->elems[n];
-	int			start = HNSW_LAYER_START(bs->m, lc);
-	int32	   *list = ne->neighbors + start;
-	float	   *dl = ne->ndist + start;
-	bool	   *cl = ne->closer + start;
+	int32	   *list = ne->neighbors + HNSW_LAYER_START(bs->m, lc);
 	int			cap = HNSW_LAYER_CAPACITY(bs->m, lc);
 	int			count = 0;
-	int			i,
-				k,
-				p,
-				drop;
+	char	  **values;
+	float	   *dists;
+	int		   *sel;
+	int			nsel,
+				i;
+	bool		kept = false;
 	int32		ids[2 * HNSW_MAX_M + 1];
-	float		ds[2 * HNSW_MAX_M + 1];
-	bool		fl[2 * HNSW_MAX_M + 1];
-	int			sel[2 * HNSW_MAX_M + 1];
-	int			added[2 * HNSW_MAX_M + 1];
-	int			nsel = 0,
-				nadded = 0;
-	bool		eCloser,
-				removedAny = false;
 
 	while (count < cap && list[count] >= 0)
 		count++;
@@ -244,101 +171,39 @@ AddLinkMem(HnswBuildState *bs, int n, int e, int lc, float dist, bool force)
 			return true;
 	if (count < cap)
 	{
-		InsertSorted(list, dl, count, e, dist);
-		ne->closerValid &= ~(1U << lc);
+		list[count] = e;
 		return true;
+	}
+	values = palloc(sizeof(char *) * (cap + 1));
+	dists = palloc(sizeof(float) * (cap + 1));
+	for (i = 0; i < cap; i++)
+	{
+		ids[i] = list[i];
+		values[i] = bs->elems[list[i]].value;
+		dists[i] = ElemDistance(bs, ne->value, list[i]);
 	}
 	if (force)
 	{
-		int			far = HnswFarthest(dl, cap);
-
-		for (i = far; i < cap - 1; i++)
-		{
-			list[i] = list[i + 1];
-			dl[i] = dl[i + 1];
-		}
-		InsertSorted(list, dl, cap - 1, e, dist);
-		ne->closerValid &= ~(1U << lc);
+		int			far = HnswFarthest(dists, cap);
+		list[far] = e;
+		pfree(values);
+		pfree(dists);
 		return true;
 	}
-
-	/* the verdicts of the current members, from scratch if not cached */
-	if (!(ne->closerValid & (1U << lc)))
+	ids[cap] = e;
+	values[cap] = bs->elems[e].value;
+	dists[cap] = dist;
+	sel = HnswSelectNeighbors(&bs->support, values, dists, cap + 1, cap, true, &nsel);
+	for (i = 0; i < cap; i++)
 	{
-		for (i = 0; i < cap; i++)
-		{
-			cl[i] = Undominated(bs, list[i], dl[i], sel, nsel);
-			if (cl[i])
-				sel[nsel++] = list[i];
-		}
-		ne->closerValid |= 1U << lc;
-		nsel = 0;
+		list[i] = i < nsel ? ids[sel[i]] : -1;
+		if (i < nsel && sel[i] == cap)
+			kept = true;
 	}
-
-	/* merge e in at its place p, then redo the verdicts from p on */
-	p = 0;
-	while (p < cap && NearerThan(dl[p], list[p], dist, e))
-		p++;
-	for (i = 0, k = 0; i <= cap; i++)
-	{
-		if (i == p)
-		{
-			ids[i] = e;
-			ds[i] = dist;
-			fl[i] = false;
-			continue;
-		}
-		ids[i] = list[k];
-		ds[i] = dl[k];
-		fl[i] = cl[k];
-		k++;
-	}
-	for (i = 0; i < p; i++)
-		if (fl[i])
-			sel[nsel++] = ids[i];
-	eCloser = Undominated(bs, e, dist, sel, nsel);
-	fl[p] = eCloser;
-	if (eCloser)
-	{
-		sel[nsel++] = e;
-		added[nadded++] = e;
-		for (i = p + 1; i <= cap; i++)
-		{
-			if (fl[i])
-			{
-				fl[i] = Undominated(bs, ids[i], ds[i], added, nadded);
-				if (!fl[i])
-					removedAny = true;
-			}
-			else if (removedAny)
-			{
-				fl[i] = Undominated(bs, ids[i], ds[i], sel, nsel);
-				if (fl[i])
-					added[nadded++] = ids[i];
-			}
-			if (fl[i])
-				sel[nsel++] = ids[i];
-		}
-	}
-
-	/* the farthest pruned candidate leaves, else the farthest */
-	drop = cap;
-	for (i = cap; i >= 0; i--)
-		if (!fl[i])
-		{
-			drop = i;
-			break;
-		}
-	for (i = 0, k = 0; i <= cap; i++)
-	{
-		if (i == drop)
-			continue;
-		list[k] = ids[i];
-		dl[k] = ds[i];
-		cl[k] = fl[i];
-		k++;
-	}
-	return drop != p;
+	pfree(values);
+	pfree(dists);
+	pfree(sel);
+	return kept;
 }
 
 /* Makes room for one more element. */
@@ -373,14 +238,16 @@ InsertMem(HnswBuildState *bs, int q)
 	int			cur;
 	int		   *found[HNSW_MAX_LEVEL + 1];
 	float	   *founddist[HNSW_MAX_LEVEL + 1];
-	int			nfound[HNSW_MAX_LEVEL + 1] = {0};
+	int			nfound[HNSW_MAX_LEVEL + 1];
 
 	level = HnswRandomLevel(m, VARSIZE(value));
 	qe->level = level;
 	qe->neighbors = NULL;
 	if (bs->entry < 0)
 	{
-		AllocLists(bs, qe);
+		qe->neighbors = MemoryContextAlloc(bs->graphCtx,
+										   sizeof(int32) * HNSW_NEIGHBOR_SLOTS(m, level));
+		memset(qe->neighbors, -1, sizeof(int32) * HNSW_NEIGHBOR_SLOTS(m, level));
 		bs->entry = q;
 		return;
 	}
@@ -426,7 +293,9 @@ InsertMem(HnswBuildState *bs, int q)
 		}
 	}
 
-	AllocLists(bs, qe);
+	qe->neighbors = MemoryContextAlloc(bs->graphCtx,
+									   sizeof(int32) * HNSW_NEIGHBOR_SLOTS(m, level));
+	memset(qe->neighbors, -1, sizeof(int32) * HNSW_NEIGHBOR_SLOTS(m, level));
 
 	for (lc = top; lc >= 0; lc--)
 	{
@@ -441,9 +310,7 @@ InsertMem(HnswBuildState *bs, int q)
 		sel = HnswSelectNeighbors(&bs->support, values, founddist[lc], n,
 								  HNSW_LAYER_CAPACITY(m, lc), true, &nsel);
 		for (i = 0; i < nsel; i++)
-			InsertSorted(qe->neighbors + HNSW_LAYER_START(m, lc),
-						 qe->ndist + HNSW_LAYER_START(m, lc), i,
-						 found[lc][sel[i]], founddist[lc][sel[i]]);
+			qe->neighbors[HNSW_LAYER_START(m, lc) + i] = found[lc][sel[i]];
 		for (i = 0; i < nsel; i++)
 			if (AddLinkMem(bs, found[lc][sel[i]], q, lc, founddist[lc][sel[i]], false))
 				linked = true;
