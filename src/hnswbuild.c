@@ -193,7 +193,7 @@ AddLinkMem(HnswBuildState *bs, int n, int e, int lc, float dist, bool force)
 	ids[cap] = e;
 	values[cap] = bs->elems[e].value;
 	dists[cap] = dist;
-	sel = HnswSelectNeighbors(&bs->support, values, dists, cap + 1, cap, true, &nsel);
+	sel = HnswSelectNeighbors(&bs->support, values, dists, cap + 1, cap, false, &nsel);
 	for (i = 0; i < cap; i++)
 	{
 		list[i] = i < nsel ? ids[sel[i]] : -1;
@@ -308,7 +308,7 @@ InsertMem(HnswBuildState *bs, int q)
 		for (i = 0; i < n; i++)
 			values[i] = bs->elems[found[lc][i]].value;
 		sel = HnswSelectNeighbors(&bs->support, values, founddist[lc], n,
-								  HNSW_LAYER_CAPACITY(m, lc), true, &nsel);
+								  HNSW_LAYER_CAPACITY(m, lc), false, &nsel);
 		for (i = 0; i < nsel; i++)
 			qe->neighbors[HNSW_LAYER_START(m, lc) + i] = found[lc][sel[i]];
 		for (i = 0; i < nsel; i++)

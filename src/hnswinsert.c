@@ -273,7 +273,7 @@ HnswAddBackLink(Relation index, HnswSupport *support, ItemPointer ntid, int lc,
 			values[n] = newvalue;
 			dists[n] = dist;
 			tids[n++] = *newtid;
-			sel = HnswSelectNeighbors(support, values, dists, n, cap, true, &nsel);
+			sel = HnswSelectNeighbors(support, values, dists, n, cap, false, &nsel);
 			for (i = 0; i < nsel; i++)
 				if (sel[i] == n - 1)
 					kept = true;
@@ -528,7 +528,7 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 			dists[i] = item->dist;
 		}
 		sel = HnswSelectNeighbors(support, values, dists, n,
-								  HNSW_LAYER_CAPACITY(m, lc), true, &nsel);
+								  HNSW_LAYER_CAPACITY(m, lc), false, &nsel);
 		chosen[lc] = palloc(sizeof(HnswChosen) * Max(nsel, 1));
 		nchosen[lc] = nsel;
 		for (i = 0; i < nsel; i++)
