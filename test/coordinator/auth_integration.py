@@ -830,7 +830,7 @@ def run_acct_tests(c, cb, st, admin, admin_id):
     racepw = [secret("Race-" + secrets.token_hex(8)) for _ in range(2)]
 
     def use(p_):
-        res.append(Client(c.port).req("POST", "/v1/auth/password-reset", {"reset_token": tok5, "new_password": p_}))
+        res.append(c.like().req("POST", "/v1/auth/password-reset", {"reset_token": tok5, "new_password": p_}))
     ths = [threading.Thread(target=use, args=(p_,)) for p_ in racepw]
     for t_ in ths:
         t_.start()
