@@ -377,7 +377,7 @@ AddLinkShared(HnswParticipant *p, int n, int e, int lc, float dist, bool force)
 	ids[cap] = e;
 	values[cap] = ElemValue(p, e);
 	dists[cap] = dist;
-	sel = HnswSelectNeighbors(&p->support, values, dists, cap + 1, cap, true, &nsel);
+	sel = HnswSelectNeighbors(&p->support, values, dists, cap + 1, cap, false, &nsel);
 	for (i = 0; i < cap; i++)
 	{
 		list[i] = i < nsel ? ids[sel[i]] : -1;
@@ -494,7 +494,7 @@ InsertShared(HnswParticipant *p, int q)
 		for (i = 0; i < n; i++)
 			values[i] = ElemValue(p, found[lc][i]);
 		sel[lc] = HnswSelectNeighbors(&p->support, values, founddist[lc], n,
-									  HNSW_LAYER_CAPACITY(m, lc), true, &nsel[lc]);
+									  HNSW_LAYER_CAPACITY(m, lc), false, &nsel[lc]);
 		for (i = 0; i < nsel[lc]; i++)
 			qlists[HNSW_LAYER_START(m, lc) + i] = found[lc][sel[lc][i]];
 	}
