@@ -493,51 +493,19 @@ FindNeighbours(Relation index, HnswSupport *support, char *value,
 	}
 }
 
-/* Returns true if the element at tid exists, is not deleted and has level lc. */
-static bool
-StillLinkable(Relation index, ItemPointer tid, int lc)
-{
-	Buffer		buf = ReadBuffer(index, ItemPointerGetBlockNumber(tid));
-	HnswElementTuple etup;
-	bool		ok;
-
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	etup = HnswGetElement(BufferGetPage(buf), ItemPointerGetOffsetNumber(tid));
-	ok = etup != NULL && !etup->deleted && etup->level >= lc;
-	UnlockReleaseBuffer(buf);
-	return ok;
-}
-
 /*
- * After a search made without the update lock: drops the chosen neighbours
- * that a VACUUM flagged deleted in the meantime (the only change to an
- * existing element that could make a link to it wrong), from f and from
- * etup's lists.
+ * The update lock modes of an insert (see HnswInsertValue); VACUUM takes
+ * ExclusiveLock, which conflicts with both.
  */
+#define HNSW_SEARCH_LOCKMODE	RowShareLock
+#define HNSW_WRITE_LOCKMODE		ShareUpdateExclusiveLock
+
+/* Releases both update lock modes an insert holds. */
 static void
-DropDeletedChosen(Relation index, HnswElementTuple etup, HnswFound *f)
+UnlockInsertLocks(Relation index)
 {
-	int			lc,
-				i,
-				n;
-
-	for (lc = f->top; lc >= 0; lc--)
-	{
-		int			start = HNSW_LAYER_START(etup->m, lc);
-
-		n = 0;
-		for (i = 0; i < f->nchosen[lc]; i++)
-			if (StillLinkable(index, &f->chosen[lc][i].tid, lc))
-				f->chosen[lc][n++] = f->chosen[lc][i];
-		for (i = 0; i < HNSW_LAYER_CAPACITY(etup->m, lc); i++)
-		{
-			if (i < n)
-				etup->neighbors[start + i] = f->chosen[lc][i].tid;
-			else
-				ItemPointerSetInvalid(&etup->neighbors[start + i]);
-		}
-		f->nchosen[lc] = n;
-	}
+	UnlockPage(index, HNSW_UPDATE_LOCK, HNSW_WRITE_LOCKMODE);
+	UnlockPage(index, HNSW_UPDATE_LOCK, HNSW_SEARCH_LOCKMODE);
 }
 
 /* Checks the value's dimensions and size against the index (meta). */
@@ -561,17 +529,26 @@ CheckValue(Relation index, HnswMetaPageData *meta, int dims, Size vsize)
  * Inserts value (as the index stores it) for heaptid into the graph on
  * disk.
  *
- * Two phases.  The search (most of the cost) runs without the update lock,
- * reading pages under buffer share locks as a scan does; elements are never
- * moved or reused, so the TIDs it finds keep their meaning.  Then, under the
- * update lock in exclusive mode, the metapage is read again: if the entry
- * point moved (a higher element arrived, or VACUUM moved it) or the index
- * was empty, the search is redone under the lock; otherwise chosen
- * neighbours that VACUUM deleted in between are dropped.  Everything that
- * writes (duplicate TID, the element, back links with their link
- * protection, entry point) happens under the lock, as before, so writers
- * still see a stable graph; a concurrent insert the search did not see is
- * only a candidate the new element misses, as with any concurrent HNSW.
+ * Two phases on the update lock (pseudo page HNSW_UPDATE_LOCK):
+ *
+ *  1. The search for neighbours (most of the cost) holds it in RowShareLock
+ *	   mode, which conflicts only with VACUUM's ExclusiveLock: other inserts
+ *	   run their searches and their writes meanwhile, VACUUM does not, so
+ *	   no element the search finds gets deleted or relinked by VACUUM before
+ *	   this insert is done.  Pages are read under buffer share locks as a
+ *	   scan reads them; elements never move, so the TIDs found stay valid.
+ *  2. The writes take it in ShareUpdateExclusiveLock mode as well, which
+ *	   conflicts with itself (one writer at a time, as before) but not with
+ *	   RowShareLock.  The metapage is read again: if the entry point moved
+ *	   (another insert brought a higher level) or the index was empty, the
+ *	   search is redone now.  Then the duplicate check, the element, the
+ *	   back links with their link protection, and the entry point, all on a
+ *	   graph no other writer changes.  An element another insert wrote after
+ *	   our search is only a candidate we miss, as in any concurrent HNSW.
+ *
+ * Both are released at the end.  A writer waiting in phase 2 holds
+ * RowShareLock, which a queued VACUUM conflicts with, so the lock manager
+ * queues the writer ahead of it (no deadlock).
  */
 void
 HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer heaptid)
@@ -589,6 +566,8 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 	ItemPointerData newtid;
 	HnswFound	f;
 
+	/* phase 1: search, other inserts go on */
+	LockPage(index, HNSW_UPDATE_LOCK, HNSW_SEARCH_LOCKMODE);
 	HnswReadMeta(index, &meta);
 	CheckValue(index, &meta, dims, vsize);
 	support->maxNormSq = meta.maxNormSq;
@@ -605,11 +584,10 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 	etup->valueoff = HNSW_ELEMENT_VALUEOFF(m, level);
 	memcpy(HnswElementValue(etup), value, vsize);
 
-	/* phase 1: search without the update lock */
 	FindNeighbours(index, support, value, etup, &meta, &f);
 
-	/* phase 2: under the update lock, recheck and write */
-	LockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+	/* phase 2: one writer at a time, recheck and write */
+	LockPage(index, HNSW_UPDATE_LOCK, HNSW_WRITE_LOCKMODE);
 	HnswReadMeta(index, &locked);
 	CheckValue(index, &locked, dims, vsize);
 	if (!BlockNumberIsValid(locked.entryBlkno) ||
@@ -621,13 +599,11 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 		support->maxNormSq = locked.maxNormSq;
 		FindNeighbours(index, support, value, etup, &locked, &f);
 	}
-	else
-		DropDeletedChosen(index, etup, &f);
 
 	if (f.top < 0)
 	{
 		WriteElement(index, etup, size, dims, true);
-		UnlockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+		UnlockInsertLocks(index);
 		return;
 	}
 
@@ -643,7 +619,7 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 				memcmp(item->value, value, vsize) == 0 &&
 				AddHeapTid(index, &item->tid, heaptid))
 			{
-				UnlockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+				UnlockInsertLocks(index);
 				return;
 			}
 		}
@@ -674,7 +650,7 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 	if (level > locked.entryLevel)
 		SetEntryPoint(index, &newtid, level);
 
-	UnlockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+	UnlockInsertLocks(index);
 }
 
 /* aminsert: index one heap tuple; NULLs and zero vectors under cosine are skipped. */

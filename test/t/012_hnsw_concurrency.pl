@@ -74,9 +74,10 @@ is($node->safe_psql('postgres', q{SET enable_seqscan = off;
 	SELECT count(*) FROM (SELECT id FROM items ORDER BY v <-> array_fill(0.5, ARRAY[24])::vector LIMIT 50) x
 	WHERE id % 3 = 0 AND id <= 2000}), 0, 'deleted rows are not returned');
 
-# Inserts search the graph without the update lock (hnswinsert.c) and take
-# it only to write; a VACUUM that deletes elements in between must not leave
-# the new element linking to a deleted one (deleted_link), nor lose rows.
+# Inserts search the graph in a lock mode that lets other inserts write but
+# not VACUUM (hnswinsert.c); with VACUUM and deletes racing them, no new
+# element may link to a deleted one (deleted_link), no row may be lost and
+# nothing may deadlock.
 $node->command_ok(
 	[ 'pgbench', '-n', '-c', '4', '-j', '2', '-t', '80',
 	  '-f', "$tmp/insert.sql\@6", '-f', "$tmp/delete.sql\@3", '-f', "$tmp/vacuum.sql\@1",
