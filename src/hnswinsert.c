@@ -3,8 +3,10 @@
  *	  Inserting one value into an existing HNSW index (aminsert), also used
  *	  by the build when the in-memory graph outgrows maintenance_work_mem.
  *
- * The whole insert runs under the HNSW_UPDATE_LOCK heavyweight lock in
- * exclusive mode, so writers see a stable graph.  WAL order: the new
+ * The search for neighbours runs under the HNSW_UPDATE_LOCK heavyweight lock
+ * in a mode that only keeps VACUUM out, the writes in a mode that also keeps
+ * other writers out, so writers see a stable graph (see HnswInsertValue and
+ * docs/hnsw.md, Locking).  WAL order: the new
  * element first (it links out, nothing links in), then one record per
  * neighbour that gains a link back, then the metapage if the entry point
  * moves up.  A crash between records leaves an element that is only less
