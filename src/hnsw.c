@@ -19,21 +19,26 @@
  * So a hop reads one page under one share lock, computes the distance on
  * the page with the SIMD kernel and copies out the neighbour list.  The
  * tuple has a fixed size for its level, so neighbour lists are rewritten in
- * place.  An element must fit on one page: with m = 16, vectors of up to
- * about 1,950 dimensions (see docs/hnsw.md).
+ * place.  An element must fit on one page: with m = 16, full vectors of up
+ * to 1,970 dimensions; above that (or when the vector would not fit at the
+ * index's m) the element holds an SQ8 code and scans re-rank from the heap
+ * (hnswquant.c, docs/hnsw.md).
  *
  * Build.  ambuild reads the heap and builds the graph in memory (dense
  * element numbers, tag-array visited set, kernels called directly) within
  * maintenance_work_mem, then lays out the tuples, resolves neighbour
  * numbers into TIDs and writes the pages in one pass, WAL-logged with
- * log_newpage_range.  If memory runs out, the graph built so far is
- * written and the remaining tuples are inserted one by one (NOTICE).
+ * log_newpage_range.  With parallel workers the graph lives in a DSM
+ * arena that leader and workers fill together (hnswparallel.c).  If
+ * memory runs out, the graph built so far is written and the remaining
+ * tuples are inserted one by one (NOTICE).
  *
  * Locking.  Scans take only buffer share locks, one page at a time.
- * Writers (aminsert, and the repair phases of VACUUM) serialise on a
- * heavyweight lock on the pseudo page HNSW_UPDATE_LOCK, so the graph has
- * one writer at a time and no buffer lock is held while waiting for
- * another.  Elements are never moved or reused, so a TID read by a
+ * An insert searches for its neighbours holding the heavyweight lock on
+ * the pseudo page HNSW_UPDATE_LOCK in RowShareLock mode (only VACUUM's
+ * repair, in ExclusiveLock, waits for it), then writes under
+ * ShareUpdateExclusiveLock, so the graph has one writer at a time and no
+ * buffer lock is held while waiting for another (hnswinsert.c).  Elements are never moved or reused, so a TID read by a
  * concurrent scan stays valid; a removed element is only flagged deleted.
  *
  * WAL.  Every page change goes through GenericXLog, at most 2 pages per

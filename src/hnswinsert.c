@@ -3,8 +3,10 @@
  *	  Inserting one value into an existing HNSW index (aminsert), also used
  *	  by the build when the in-memory graph outgrows maintenance_work_mem.
  *
- * The whole insert runs under the HNSW_UPDATE_LOCK heavyweight lock in
- * exclusive mode, so writers see a stable graph.  WAL order: the new
+ * The search for neighbours runs under the HNSW_UPDATE_LOCK heavyweight lock
+ * in a mode that only keeps VACUUM out, the writes in a mode that also keeps
+ * other writers out, so writers see a stable graph (see HnswInsertValue and
+ * docs/hnsw.md, Locking).  WAL order: the new
  * element first (it links out, nothing links in), then one record per
  * neighbour that gains a link back, then the metapage if the entry point
  * moves up.  A crash between records leaves an element that is only less
@@ -402,118 +404,68 @@ SetEntryPoint(Relation index, ItemPointer tid, int level)
 	UnlockReleaseBuffer(metabuf);
 }
 
-/*
- * Inserts value (as the index stores it) for heaptid into the graph on
- * disk.  Takes and releases the update lock.
- */
-void
-HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer heaptid)
+/* What the search phase found: candidates and chosen neighbours per level */
+typedef struct HnswFound
 {
-	HnswMetaPageData meta;
-	Size		vsize = VARSIZE(value);
-	int			dims = HnswValueDims(support, value);
-	int			m,
-				level,
-				top,
-				lc,
-				i;
-	Size		size;
-	HnswElementTuple etup;
-	ItemPointerData entry;
-	ItemPointerData newtid;
+	int			top;			/* highest level searched, -1: index empty */
+	HnswSearch *layers[HNSW_MAX_LEVEL + 1];
 	HnswChosen *chosen[HNSW_MAX_LEVEL + 1];
 	int			nchosen[HNSW_MAX_LEVEL + 1];
-	HnswSearch *layers[HNSW_MAX_LEVEL + 1] = {0};
+} HnswFound;
 
-	LockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
-	HnswReadMeta(index, &meta);
-	support->maxNormSq = meta.maxNormSq;
-	m = meta.m;
-	if (meta.dims >= 0 && dims != meta.dims)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("expected %d dimensions, not %d", meta.dims, dims)));
-	if (HnswElementSize(m, 0, vsize) > HNSW_MAX_TUPLE_SIZE)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("value too large for hnsw index \"%s\"", RelationGetRelationName(index)),
-				 errdetail("An element needs %zu bytes, and at most %zu fit on a page.",
-						   HnswElementSize(m, 0, vsize), (Size) HNSW_MAX_TUPLE_SIZE),
-				 errhint("Index fewer dimensions, or use a smaller m.")));
+/*
+ * The search phase: finds the new element's candidates on every level it
+ * shares with the graph, from the entry point in meta, and chooses its
+ * neighbours with the heuristic (filling etup's lists).  Reads pages with
+ * buffer share locks only, like a scan, so it needs no heavyweight lock.
+ */
+static void
+FindNeighbours(Relation index, HnswSupport *support, char *value,
+			   HnswElementTuple etup, HnswMetaPageData *meta, HnswFound *f)
+{
+	int			m = etup->m;
+	int			lc,
+				i;
+	int64		distances = 0;
+	ItemPointerData entry;
 
-	level = HnswRandomLevel(m, vsize);
-	size = HnswElementSize(m, level, vsize);
-	etup = palloc0(size);
-	etup->type = HNSW_ELEMENT_TUPLE;
-	etup->level = level;
-	etup->m = m;
-	etup->ntids = 1;
-	etup->heaptids[0] = *heaptid;
-	etup->valueoff = HNSW_ELEMENT_VALUEOFF(m, level);
-	for (i = 0; i < HNSW_NEIGHBOR_SLOTS(m, level); i++)
+	memset(f, 0, sizeof(HnswFound));
+	f->top = -1;
+	for (i = 0; i < HNSW_NEIGHBOR_SLOTS(m, etup->level); i++)
 		ItemPointerSetInvalid(&etup->neighbors[i]);
-	memcpy(HnswElementValue(etup), value, vsize);
-
-	if (!BlockNumberIsValid(meta.entryBlkno))
-	{
-		WriteElement(index, etup, size, dims, true);
-		UnlockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+	if (!BlockNumberIsValid(meta->entryBlkno))
 		return;
-	}
-
-	/* find the neighbours on every level the element lives on */
-	ItemPointerSet(&entry, meta.entryBlkno, meta.entryOffno);
-	top = Min(level, meta.entryLevel);
-	if (!HnswSearchGreedy(index, support, value, m, &entry, meta.entryLevel, top, &entry))
+	ItemPointerSet(&entry, meta->entryBlkno, meta->entryOffno);
+	f->top = Min(etup->level, meta->entryLevel);
+	if (!HnswSearchGreedy(index, support, value, m, &entry, meta->entryLevel, f->top, &entry))
 		elog(ERROR, "hnsw index \"%s\" has a broken entry point",
 			 RelationGetRelationName(index));
-	for (lc = top; lc >= 0; lc--)
+	for (lc = f->top; lc >= 0; lc--)
 	{
 		HnswSearch *s = palloc(sizeof(HnswSearch));
 
 		HnswSearchInit(s, index, support, value, m, lc, true);
-		if (lc == top)
+		if (lc == f->top)
 			HnswSearchAddEntry(s, &entry);
 		else
 		{
-			HnswSearch *up = layers[lc + 1];
+			HnswSearch *up = f->layers[lc + 1];
 
 			for (i = 0; i < up->result.n; i++)
 				HnswSearchAddEntry(s, &HnswSearchItem(up, up->result.a[i].idx)->tid);
 			if (up->result.n == 0)
 				HnswSearchAddEntry(s, &entry);
 		}
-		HnswSearchRun(s, meta.efConstruction, 0, 0);
-		layers[lc] = s;
+		HnswSearchRun(s, meta->efConstruction, 0, 0);
+		f->layers[lc] = s;
+		distances += s->evaluated;
 	}
-
-	/* an identical value already indexed takes the heap TID */
-	{
-		HnswSearch *s = layers[0];
-		int64		distances = 0;
-
-		for (lc = top; lc >= 0; lc--)
-			distances += layers[lc]->evaluated;
-		HnswCountInsert(distances);
-
-		for (i = 0; i < s->result.n; i++)
-		{
-			HnswItem   *item = HnswSearchItem(s, s->result.a[i].idx);
-
-			if (VARSIZE(item->value) == vsize &&
-				memcmp(item->value, value, vsize) == 0 &&
-				AddHeapTid(index, &item->tid, heaptid))
-			{
-				UnlockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
-				return;
-			}
-		}
-	}
+	HnswCountInsert(distances);
 
 	/* choose neighbours with the heuristic and fill the lists */
-	for (lc = top; lc >= 0; lc--)
+	for (lc = f->top; lc >= 0; lc--)
 	{
-		HnswSearch *s = layers[lc];
+		HnswSearch *s = f->layers[lc];
 		int			n = s->result.n;
 		char	  **values = palloc(sizeof(char *) * Max(n, 1));
 		float	   *dists = palloc(sizeof(float) * Max(n, 1));
@@ -529,45 +481,178 @@ HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer h
 		}
 		sel = HnswSelectNeighbors(support, values, dists, n,
 								  HNSW_LAYER_CAPACITY(m, lc), false, &nsel);
-		chosen[lc] = palloc(sizeof(HnswChosen) * Max(nsel, 1));
-		nchosen[lc] = nsel;
+		f->chosen[lc] = palloc(sizeof(HnswChosen) * Max(nsel, 1));
+		f->nchosen[lc] = nsel;
 		for (i = 0; i < nsel; i++)
 		{
 			HnswItem   *item = HnswSearchItem(s, s->result.a[sel[i]].idx);
 
-			chosen[lc][i].tid = item->tid;
-			chosen[lc][i].dist = item->dist;
-			chosen[lc][i].value = item->value;
+			f->chosen[lc][i].tid = item->tid;
+			f->chosen[lc][i].dist = item->dist;
+			f->chosen[lc][i].value = item->value;
 			etup->neighbors[HNSW_LAYER_START(m, lc) + i] = item->tid;
+		}
+	}
+}
+
+/*
+ * The update lock modes of an insert (see HnswInsertValue); VACUUM takes
+ * ExclusiveLock, which conflicts with both.
+ */
+#define HNSW_SEARCH_LOCKMODE	RowShareLock
+#define HNSW_WRITE_LOCKMODE		ShareUpdateExclusiveLock
+
+/* Releases both update lock modes an insert holds. */
+static void
+UnlockInsertLocks(Relation index)
+{
+	UnlockPage(index, HNSW_UPDATE_LOCK, HNSW_WRITE_LOCKMODE);
+	UnlockPage(index, HNSW_UPDATE_LOCK, HNSW_SEARCH_LOCKMODE);
+}
+
+/* Checks the value's dimensions and size against the index (meta). */
+static void
+CheckValue(Relation index, HnswMetaPageData *meta, int dims, Size vsize)
+{
+	if (meta->dims >= 0 && dims != meta->dims)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("expected %d dimensions, not %d", meta->dims, dims)));
+	if (HnswElementSize(meta->m, 0, vsize) > HNSW_MAX_TUPLE_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("value too large for hnsw index \"%s\"", RelationGetRelationName(index)),
+				 errdetail("An element needs %zu bytes, and at most %zu fit on a page.",
+						   HnswElementSize(meta->m, 0, vsize), (Size) HNSW_MAX_TUPLE_SIZE),
+				 errhint("Index fewer dimensions, or use a smaller m.")));
+}
+
+/*
+ * Inserts value (as the index stores it) for heaptid into the graph on
+ * disk.
+ *
+ * Two phases on the update lock (pseudo page HNSW_UPDATE_LOCK):
+ *
+ *  1. The search for neighbours (most of the cost) holds it in RowShareLock
+ *	   mode, which conflicts only with VACUUM's ExclusiveLock: other inserts
+ *	   run their searches and their writes meanwhile, VACUUM does not, so
+ *	   no element the search finds gets deleted or relinked by VACUUM before
+ *	   this insert is done.  Pages are read under buffer share locks as a
+ *	   scan reads them; elements never move, so the TIDs found stay valid.
+ *  2. The writes take it in ShareUpdateExclusiveLock mode as well, which
+ *	   conflicts with itself (one writer at a time, as before) but not with
+ *	   RowShareLock.  The metapage is read again: if the entry point moved
+ *	   (another insert brought a higher level) or the index was empty, the
+ *	   search is redone now.  Then the duplicate check, the element, the
+ *	   back links with their link protection, and the entry point, all on a
+ *	   graph no other writer changes.  An element another insert wrote after
+ *	   our search is only a candidate we miss, as in any concurrent HNSW.
+ *
+ * Both are released at the end.  A writer waiting in phase 2 holds
+ * RowShareLock, which a queued VACUUM conflicts with, so the lock manager
+ * queues the writer ahead of it (no deadlock).
+ */
+void
+HnswInsertValue(Relation index, HnswSupport *support, char *value, ItemPointer heaptid)
+{
+	HnswMetaPageData meta;
+	HnswMetaPageData locked;
+	Size		vsize = VARSIZE(value);
+	int			dims = HnswValueDims(support, value);
+	int			m,
+				level,
+				lc,
+				i;
+	Size		size;
+	HnswElementTuple etup;
+	ItemPointerData newtid;
+	HnswFound	f;
+
+	/* phase 1: search, other inserts go on */
+	LockPage(index, HNSW_UPDATE_LOCK, HNSW_SEARCH_LOCKMODE);
+	HnswReadMeta(index, &meta);
+	CheckValue(index, &meta, dims, vsize);
+	support->maxNormSq = meta.maxNormSq;
+	m = meta.m;
+
+	level = HnswRandomLevel(m, vsize);
+	size = HnswElementSize(m, level, vsize);
+	etup = palloc0(size);
+	etup->type = HNSW_ELEMENT_TUPLE;
+	etup->level = level;
+	etup->m = m;
+	etup->ntids = 1;
+	etup->heaptids[0] = *heaptid;
+	etup->valueoff = HNSW_ELEMENT_VALUEOFF(m, level);
+	memcpy(HnswElementValue(etup), value, vsize);
+
+	FindNeighbours(index, support, value, etup, &meta, &f);
+
+	/* phase 2: one writer at a time, recheck and write */
+	LockPage(index, HNSW_UPDATE_LOCK, HNSW_WRITE_LOCKMODE);
+	HnswReadMeta(index, &locked);
+	CheckValue(index, &locked, dims, vsize);
+	if (!BlockNumberIsValid(locked.entryBlkno) ||
+		locked.entryBlkno != meta.entryBlkno ||
+		locked.entryOffno != meta.entryOffno ||
+		locked.entryLevel != meta.entryLevel ||
+		locked.maxNormSq != meta.maxNormSq)
+	{
+		support->maxNormSq = locked.maxNormSq;
+		FindNeighbours(index, support, value, etup, &locked, &f);
+	}
+
+	if (f.top < 0)
+	{
+		WriteElement(index, etup, size, dims, true);
+		UnlockInsertLocks(index);
+		return;
+	}
+
+	/* an identical value already indexed takes the heap TID */
+	{
+		HnswSearch *s = f.layers[0];
+
+		for (i = 0; i < s->result.n; i++)
+		{
+			HnswItem   *item = HnswSearchItem(s, s->result.a[i].idx);
+
+			if (VARSIZE(item->value) == vsize &&
+				memcmp(item->value, value, vsize) == 0 &&
+				AddHeapTid(index, &item->tid, heaptid))
+			{
+				UnlockInsertLocks(index);
+				return;
+			}
 		}
 	}
 
 	/* WAL order: element, back-links, entry point */
 	newtid = WriteElement(index, etup, size, dims, false);
-	for (lc = top; lc >= 0; lc--)
+	for (lc = f.top; lc >= 0; lc--)
 	{
 		bool		linked = false;
 
 		ItemPointerData dropped[2 * HNSW_MAX_M];
 		int			ndropped = 0;
 
-		for (i = 0; i < nchosen[lc]; i++)
-			if (HnswAddBackLink(index, support, &chosen[lc][i].tid, lc, &newtid,
-								HnswElementValue(etup), chosen[lc][i].dist, false,
+		for (i = 0; i < f.nchosen[lc]; i++)
+			if (HnswAddBackLink(index, support, &f.chosen[lc][i].tid, lc, &newtid,
+								HnswElementValue(etup), f.chosen[lc][i].dist, false,
 								dropped, &ndropped))
 				linked = true;
 		/* nobody kept a link: the nearest neighbour must, or it is unreachable */
-		if (!linked && nchosen[lc] > 0)
-			HnswAddBackLink(index, support, &chosen[lc][0].tid, lc, &newtid,
-							HnswElementValue(etup), chosen[lc][0].dist, true,
+		if (!linked && f.nchosen[lc] > 0)
+			HnswAddBackLink(index, support, &f.chosen[lc][0].tid, lc, &newtid,
+							HnswElementValue(etup), f.chosen[lc][0].dist, true,
 							dropped, &ndropped);
 		if (ndropped > 0)
 			LinkDisplaced(index, &newtid, lc, dropped, ndropped);
 	}
-	if (level > meta.entryLevel)
+	if (level > locked.entryLevel)
 		SetEntryPoint(index, &newtid, level);
 
-	UnlockPage(index, HNSW_UPDATE_LOCK, ExclusiveLock);
+	UnlockInsertLocks(index);
 }
 
 /* aminsert: index one heap tuple; NULLs and zero vectors under cosine are skipped. */

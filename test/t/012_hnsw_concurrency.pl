@@ -31,6 +31,8 @@ my $tmp = PostgreSQL::Test::Utils::tempdir;
 my %scripts = (
 	'insert.sql' => "INSERT INTO items (v) SELECT array_agg(random())::vector(24) FROM generate_series(1, 24);\n",
 	'search.sql' => "SELECT id FROM items ORDER BY v <-> (SELECT array_agg(random())::vector(24) FROM generate_series(1, 24)) LIMIT 10;\n",
+	'delete.sql' => "\\set id random(1, 4000)\nDELETE FROM items WHERE id = :id;\n",
+	'vacuum.sql' => "VACUUM items;\n",
 	'update.sql' => "\\set id random(1, 2000)\nUPDATE items SET v = (SELECT array_agg(random())::vector(24) FROM generate_series(1, 24)) WHERE id = :id;\n",
 );
 for my $f (keys %scripts)
@@ -71,6 +73,21 @@ is($found, $total, "every live row is reachable after VACUUM ($found of $total)"
 is($node->safe_psql('postgres', q{SET enable_seqscan = off;
 	SELECT count(*) FROM (SELECT id FROM items ORDER BY v <-> array_fill(0.5, ARRAY[24])::vector LIMIT 50) x
 	WHERE id % 3 = 0 AND id <= 2000}), 0, 'deleted rows are not returned');
+
+# Inserts search the graph in a lock mode that lets other inserts write but
+# not VACUUM (hnswinsert.c); with VACUUM and deletes racing them, no new
+# element may link to a deleted one (deleted_link), no row may be lost and
+# nothing may deadlock.
+$node->command_ok(
+	[ 'pgbench', '-n', '-c', '4', '-j', '2', '-t', '80',
+	  '-f', "$tmp/insert.sql\@6", '-f', "$tmp/delete.sql\@3", '-f', "$tmp/vacuum.sql\@1",
+	  '-d', $node->connstr('postgres') ],
+	'inserts run while other clients delete rows and VACUUM');
+structure_ok($node, 'postgres', 'items_v', 'after inserts racing VACUUM');
+$node->safe_psql('postgres', 'VACUUM items');
+structure_ok($node, 'postgres', 'items_v', 'after inserts racing VACUUM, then VACUUM');
+($found, $total) = all_rows_found($node, 'postgres', 'items', 'v', '<->');
+is($found, $total, "every live row is reachable after inserts racing VACUUM ($found of $total)");
 
 $node->stop;
 done_testing();
