@@ -214,6 +214,7 @@ http_respond_error(HttpRequest *req, int status, const char *code, const char *f
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	util_utf8_scrub(msg);
 	if (status >= 500)
 		vx_log(LOG_WARNING, req->id, "%s %s: %s: %s", req->method_name, req->path, code, msg);
 	util_strlcpy(req->errcode, code, sizeof(req->errcode));

@@ -690,3 +690,47 @@ util_format_float4(char *out, double d)
 	*o = '\0';
 	return (int) (o - out);
 }
+
+/*
+ * Replace, in place, every byte of s that is not part of a well-formed
+ * UTF-8 sequence with '?'.  Error messages quote request text (jansson's
+ * parse errors show the bytes near the fault, and a truncated message can
+ * end inside a sequence); jansson refuses to pack a string that is not
+ * UTF-8, and the error answer would then be lost.
+ */
+void
+util_utf8_scrub(char *s)
+{
+	unsigned char *p = (unsigned char *) s;
+
+	while (*p) {
+		int n, i;
+		unsigned min;
+		unsigned cp;
+
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		if (*p >= 0xC2 && *p <= 0xDF)
+			n = 1, cp = *p & 0x1F, min = 0x80;
+		else if (*p >= 0xE0 && *p <= 0xEF)
+			n = 2, cp = *p & 0x0F, min = 0x800;
+		else if (*p >= 0xF0 && *p <= 0xF4)
+			n = 3, cp = *p & 0x07, min = 0x10000;
+		else {
+			*p++ = '?';
+			continue;
+		}
+		for (i = 1; i <= n; i++) {
+			if ((p[i] & 0xC0) != 0x80)
+				break;
+			cp = (cp << 6) | (p[i] & 0x3F);
+		}
+		if (i <= n || cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+			*p++ = '?';
+			continue;
+		}
+		p += n + 1;
+	}
+}

@@ -121,4 +121,7 @@ void pgarray_append(StrBuf *sb, const char *s);
  * than printf("%.9g").  Returns the length; out needs 24 bytes.
  */
 int util_format_float4(char *out, double d);
+/* Replace bytes that are not well-formed UTF-8 with '?', in place. */
+void util_utf8_scrub(char *s);
+
 #endif

@@ -78,6 +78,7 @@ http_respond_error(HttpRequest *req, int status, const char *code, const char *f
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	util_utf8_scrub(msg);
 	util_strlcpy(req->errcode, code, sizeof(req->errcode));
 	http_respond_json(req, status,
 					  json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
