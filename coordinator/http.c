@@ -192,9 +192,18 @@ http_respond_raw(HttpRequest *req, int status, const char *ctype, const char *bo
 void
 http_respond_json(HttpRequest *req, int status, json_t *body)
 {
-	char *s = json_dumps(body, JSON_COMPACT);
+	char *s = body ? json_dumps(body, JSON_COMPACT) : NULL;
 
 	json_decref(body);
+	if (!s) {
+		/* a body that jansson cannot build or write: never crash on it */
+		static const char fallback[] =
+			"{\"error\":{\"code\":\"INTERNAL\",\"message\":\"the answer could not be encoded\"}}";
+
+		vx_log(LOG_WARNING, req->id, "%s %s: an answer could not be encoded as JSON", req->method_name, req->path);
+		http_respond_raw(req, 500, "application/json", fallback, sizeof(fallback) - 1);
+		return;
+	}
 	http_respond_raw(req, status, "application/json", s, strlen(s));
 	free(s);
 }
