@@ -28,6 +28,14 @@ api_parse_body(HttpRequest *req)
 {
 	size_t len;
 	char *s = http_body_string(req, &len);
+
+	return api_parse_object(req, s, len);
+}
+
+/* Parse text s (len bytes, freed here) as the request's JSON object, or answer 400. */
+json_t *
+api_parse_object(HttpRequest *req, char *s, size_t len)
+{
 	json_error_t je;
 	json_t *j;
 

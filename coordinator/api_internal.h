@@ -20,6 +20,7 @@
 
 /* Parse the body as a JSON object; on failure answers 400 and returns NULL. */
 json_t *api_parse_body(HttpRequest *req);
+json_t *api_parse_object(HttpRequest *req, char *s, size_t len);
 
 /* Answer with a failed job's error: SQLSTATE and node pass through. */
 void api_respond_job_error(HttpRequest *req, const PgJob *job);

@@ -1498,35 +1498,16 @@ search_body(HttpRequest *req, int dim, float *vec, bool *have_vec)
 {
 	size_t len, a, b, used;
 	char *s = http_body_string(req, &len);
-	json_error_t je;
-	json_t *j;
 
 	*have_vec = false;
-	if (len == 0) {
-		free(s);
-		http_respond_error(req, 400, "INVALID_JSON", "request body is empty; expected a JSON object");
-		return NULL;
-	}
-	if (util_json_top_key(s, len, "vector", &a, &b) && s[a] == '[' &&
+	if (len > 0 && util_json_top_key(s, len, "vector", &a, &b) && s[a] == '[' &&
 		util_json_float_array(s + a, b - a, vec, dim, &used) == dim && used == b - a) {
 		/* same length, so jansson's line and column in errors stay right */
 		s[a] = '0';
 		memset(s + a + 1, ' ', b - a - 1);
 		*have_vec = true;
 	}
-	j = json_loadb(s, len, JSON_REJECT_DUPLICATES, &je);
-	free(s);
-	if (!j) {
-		http_respond_error(req, 400, "INVALID_JSON", "malformed JSON at line %d column %d: %s",
-						   je.line, je.column, je.text);
-		return NULL;
-	}
-	if (!json_is_object(j)) {
-		json_decref(j);
-		http_respond_error(req, 400, "INVALID_JSON", "request body must be a JSON object");
-		return NULL;
-	}
-	return j;
+	return api_parse_object(req, s, len);
 }
 
 void
